@@ -1,0 +1,1 @@
+"""One module per ``vizcnn`` subcommand; see :mod:`vizcnn.cli`."""

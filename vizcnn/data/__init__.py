@@ -1,0 +1,7 @@
+"""Data: IDX files, MNIST digits (with a bundled sample) and images."""
+
+from .idx import read_idx, write_idx
+from .images import IMAGE_SUFFIXES, iter_image_files, load_image
+from .mnist import Digits, mnist, sample
+
+__all__ = ["Digits", "IMAGE_SUFFIXES", "iter_image_files", "load_image", "mnist", "read_idx", "sample", "write_idx"]

@@ -1,0 +1,85 @@
+"""MNIST digits: any folder of IDX files, torchvision's layout, or the bundled sample.
+
+The bundled sample (``vizcnn/data/sample``) holds 500 digits of the official
+test set, 50 per class, so every command runs with no data folder at all.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import VizcnnError
+from .idx import read_idx
+
+__all__ = ["Digits", "mnist", "sample", "SAMPLE_DIR"]
+
+SAMPLE_DIR = Path(str(resources.files("vizcnn.data") / "sample"))
+
+_PREFIXES = {"test": ("t10k",), "train": ("train", "train-10k")}
+
+
+@dataclass
+class Digits:
+    """Images ``(N, 28, 28)`` uint8 and labels ``(N,)`` int64."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(N, 1, 28, 28)`` floats in [0, 1] and ``(N,)`` labels."""
+        return torch.from_numpy(self.images).float().div_(255).unsqueeze(1), torch.from_numpy(self.labels)
+
+
+def _find(folder: Path, split: str, kind: str) -> Path | None:
+    for prefix in _PREFIXES[split]:
+        for suffix in ("", ".gz"):
+            p = folder / f"{prefix}-{kind}-idx{3 if kind == 'images' else 1}-ubyte{suffix}"
+            if p.is_file():
+                return p
+    return None
+
+
+def mnist(root: str | os.PathLike | None = None, split: str = "test") -> Digits:
+    """Load MNIST digits from ``root``.
+
+    ``root`` may hold the standard file names (``t10k-images-idx3-ubyte[.gz]``,
+    ``train-images-idx3-ubyte[.gz]``, or this project's ``train-10k-...``), or
+    be torchvision's ``root`` with ``MNIST/raw/`` inside. ``None`` or
+    ``"sample"`` gives the bundled 500-digit sample.
+    """
+    if split not in _PREFIXES:
+        raise VizcnnError(f"unknown MNIST split {split!r}; use 'test' or 'train'.")
+    if root is None or str(root) == "sample":
+        return sample()
+    root = Path(root)
+    for folder in (root, root / "raw", root / "MNIST" / "raw"):
+        images, labels = _find(folder, split, "images"), _find(folder, split, "labels")
+        if images and labels:
+            x, y = read_idx(images), read_idx(labels)
+            if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
+                raise VizcnnError(
+                    f"MNIST files in {str(folder)!r} do not fit together: images {list(x.shape)}, labels {list(y.shape)} "
+                    "(expected (N, 28, 28) and (N,))."
+                )
+            return Digits(x.astype(np.uint8), y.astype(np.int64), str(folder))
+    raise VizcnnError(
+        f"no MNIST {split} files in {str(root)!r}: expected {_PREFIXES[split][0]}-images-idx3-ubyte[.gz] and "
+        f"{_PREFIXES[split][0]}-labels-idx1-ubyte[.gz] there, or torchvision's MNIST/raw/ layout."
+    )
+
+
+def sample() -> Digits:
+    """The bundled sample: 500 test digits, 50 of each class."""
+    x = read_idx(SAMPLE_DIR / "sample-images-idx3-ubyte.gz")
+    y = read_idx(SAMPLE_DIR / "sample-labels-idx1-ubyte.gz")
+    return Digits(x, y.astype(np.int64), "bundled sample")

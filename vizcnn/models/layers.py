@@ -1,0 +1,119 @@
+"""Layer names and the layer table: forward order, aliases, shapes, receptive fields."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+__all__ = ["LayerInfo", "derive_aliases", "forward_order", "layer_table"]
+
+_SPATIAL = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
+
+
+def forward_order(net: nn.Module, input_shape: tuple[int, ...]) -> list[tuple[str, nn.Module, tuple[int, ...]]]:
+    """Leaf modules in the order the forward pass runs them, with their output shapes.
+
+    Runs one dummy batch of shape ``(1, *input_shape)``; a module that runs
+    twice (a shared ReLU) is listed at its first use.
+    """
+    seen: dict[str, tuple[nn.Module, tuple[int, ...]]] = {}
+    handles = []
+
+    def make_hook(path):
+        def hook(module, _inp, out):
+            if path not in seen and isinstance(out, torch.Tensor):
+                seen[path] = (module, tuple(out.shape[1:]))
+
+        return hook
+
+    try:
+        for path, module in net.named_modules():
+            if path and not list(module.children()):
+                handles.append(module.register_forward_hook(make_hook(path)))
+        device = next((p.device for p in net.parameters()), torch.device("cpu"))
+        with torch.no_grad():
+            net(torch.zeros(1, *input_shape, device=device))
+    finally:
+        for h in handles:
+            h.remove()
+    return [(path, module, shape) for path, (module, shape) in seen.items()]
+
+
+def derive_aliases(net: nn.Module, input_shape: tuple[int, ...]) -> dict[str, str]:
+    """``conv1..convN`` for Conv2d and ``fc1..fcN`` for Linear modules, in forward order."""
+    aliases: dict[str, str] = {}
+    counts = {"conv": 0, "fc": 0}
+    for path, module, _ in forward_order(net, input_shape):
+        kind = "conv" if isinstance(module, nn.Conv2d) else "fc" if isinstance(module, nn.Linear) else None
+        if kind:
+            counts[kind] += 1
+            aliases[f"{kind}{counts[kind]}"] = path
+    return aliases
+
+
+def _pair(v) -> tuple[int, int]:
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+
+
+@dataclass
+class LayerInfo:
+    """One row of ``vizcnn layers``."""
+
+    name: str
+    path: str
+    type: str
+    kernel: int | None
+    stride: int | None
+    padding: int | None
+    output: list[int]
+    weights: int
+    biases: int
+    receptive_field: int
+    jump: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def layer_table(net: nn.Module, input_shape: tuple[int, ...], aliases: dict[str, str]) -> list[LayerInfo]:
+    """Every leaf layer in forward order with shapes, parameter counts and receptive field.
+
+    The receptive field ``r`` and jump ``j`` (input pixels between adjacent
+    outputs) follow ``r += (k - 1) * dilation * j; j *= s`` along the forward
+    order: exact for chain networks such as AlexNet, VGG and the MNIST CNNs.
+    After a flatten or linear layer a unit sees the whole input.
+    """
+    by_path = {p: a for a, p in aliases.items()}
+    rf, jump = 1, 1
+    full = input_shape[-1]
+    rows = []
+    for path, module, shape in forward_order(net, input_shape):
+        kernel = stride = padding = None
+        if isinstance(module, _SPATIAL):
+            k, s, p = _pair(module.kernel_size)[0], _pair(module.stride or module.kernel_size)[0], _pair(module.padding)[0]
+            d = _pair(getattr(module, "dilation", 1))[0]
+            rf += (k - 1) * d * jump
+            jump *= s
+            kernel, stride, padding = k, s, p
+        elif isinstance(module, (nn.Linear, nn.Flatten)):
+            rf = full
+        w = getattr(module, "weight", None)
+        b = getattr(module, "bias", None)
+        rows.append(
+            LayerInfo(
+                name=by_path.get(path, path),
+                path=path,
+                type=type(module).__name__,
+                kernel=kernel,
+                stride=stride,
+                padding=padding,
+                output=list(shape),
+                weights=w.numel() if isinstance(w, torch.Tensor) else 0,
+                biases=b.numel() if isinstance(b, torch.Tensor) else 0,
+                receptive_field=rf,
+                jump=jump,
+            )
+        )
+    return rows

@@ -1,0 +1,71 @@
+"""Loading weights: bundled safetensors, torchvision's cache, or a user's file.
+
+Pickled files load with ``weights_only=True``; ``.safetensors`` files through
+safetensors. Nothing is downloaded: a missing file is a
+:class:`~vizcnn.errors.WeightsNotFoundError` that says where to put it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import VizcnnError, WeightsNotFoundError
+
+__all__ = ["read_state_dict", "load_into", "torch_hub_checkpoint"]
+
+
+def torch_hub_checkpoint(url: str) -> Path:
+    """Where torchvision caches the file at ``url``: ``$TORCH_HOME/hub/checkpoints/<name>``."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Read a state dict from ``.safetensors`` or a ``torch.save`` file (``weights_only=True``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsNotFoundError(f"weights file {str(path)!r} does not exist. Check the path given with --weights.")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch and safetensors raise many kinds here
+        raise VizcnnError(
+            f"cannot read weights from {str(path)!r}: {exc}. Give a state dict saved with torch.save(model.state_dict(), ...) "
+            "or a .safetensors file."
+        ) from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise VizcnnError(
+            f"{str(path)!r} does not hold a state dict (a mapping of names to tensors). "
+            "Save one with torch.save(model.state_dict(), path)."
+        )
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def load_into(net: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Load ``state`` into ``net``, reporting the first mismatched keys and shapes."""
+    own = net.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own if k in state and state[k].shape != own[k].shape]
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append("missing keys: " + ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else ""))
+        if unexpected:
+            parts.append("unexpected keys: " + ", ".join(unexpected[:5]) + (" ..." if len(unexpected) > 5 else ""))
+        if wrong:
+            parts.append("shape mismatches (file vs model): " + "; ".join(wrong[:5]) + (" ..." if len(wrong) > 5 else ""))
+        raise VizcnnError(
+            f"the weights in {source} do not match the architecture: " + "; ".join(parts)
+            + ". Check that the file belongs to this model."
+        )
+    net.load_state_dict(state)

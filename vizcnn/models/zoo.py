@@ -1,0 +1,223 @@
+"""The model zoo: a registry of model specs, and :func:`load_model`.
+
+Each spec says how to build the network, what input it takes, its class names,
+its friendly layer names and where its default weights live. Model names and
+layer names are data here, not ``if`` chains. ``torchvision:NAME`` builds a
+spec on the fly from torchvision's own weights enum, so every torchvision
+classification model works with the same rules as ``alexnet``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..device import default_device
+from ..errors import VizcnnError, WeightsNotFoundError, unknown_name
+from .layers import derive_aliases
+from .mnist_nets import LeNet, MnistCNN
+from .model import InputSpec, Model
+from .weights import load_into, read_state_dict, torch_hub_checkpoint
+
+__all__ = ["ModelSpec", "register_model", "list_models", "get_spec", "load_model", "MNIST_INPUT", "DIGITS"]
+
+MNIST_INPUT = InputSpec(channels=1, size=28, mean=(0.1307,), std=(0.3081,))
+DIGITS = tuple(str(d) for d in range(10))
+
+ALEXNET_ALIASES = {
+    "conv1": "features.0", "relu1": "features.1", "pool1": "features.2",
+    "conv2": "features.3", "relu2": "features.4", "pool2": "features.5",
+    "conv3": "features.6", "relu3": "features.7",
+    "conv4": "features.8", "relu4": "features.9",
+    "conv5": "features.10", "relu5": "features.11", "pool5": "features.12",
+    "fc6": "classifier.1", "relu6": "classifier.2",
+    "fc7": "classifier.4", "relu7": "classifier.5",
+    "fc8": "classifier.6",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to build and read one model.
+
+    Attributes:
+        name: zoo name.
+        build: ``build(num_classes)`` -> untrained ``nn.Module``.
+        input: input spec (preprocessing, size).
+        categories: class names.
+        aliases: friendly layer names -> module paths; empty derives
+            ``conv1..N``/``fc1..N`` from the forward order.
+        bundled: file name under ``vizcnn/models/weights/`` of shipped weights.
+        url: where torchvision downloads the pretrained weights from (its
+            cache file name is the URL's last part).
+        description: one line for ``vizcnn models``.
+    """
+
+    name: str
+    build: Callable[[int], nn.Module]
+    input: InputSpec
+    categories: Sequence[str]
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    bundled: str | None = None
+    url: str | None = None
+    description: str = ""
+
+    def default_weights_path(self) -> Path | None:
+        if self.bundled:
+            return Path(str(resources.files("vizcnn.models") / "weights" / self.bundled))
+        if self.url:
+            return torch_hub_checkpoint(self.url)
+        return None
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register_model(spec: ModelSpec) -> ModelSpec:
+    """Add ``spec`` to the zoo; a name can be registered once."""
+    if spec.name in _REGISTRY:
+        raise ValueError(f"a model called {spec.name!r} is already registered")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def list_models(include: str | None = None) -> list[str]:
+    """Registered names, optionally filtered by a glob (``"mnist*"``)."""
+    names = sorted(_REGISTRY)
+    return [n for n in names if include is None or fnmatch.fnmatch(n, include)]
+
+
+def _torchvision_spec(arch: str, name: str, aliases: Mapping[str, str] | None = None) -> ModelSpec:
+    import torchvision.models as tvm
+
+    available = tvm.list_models(module=tvm)
+    if arch not in available:
+        raise unknown_name("torchvision model", arch, available, hint="Use torchvision:NAME with a classification model.")
+    weights = tvm.get_model_weights(arch).DEFAULT
+    t = weights.transforms()
+    size = t.crop_size[0] if isinstance(t.crop_size, (list, tuple)) else t.crop_size
+    resize = t.resize_size[0] if isinstance(t.resize_size, (list, tuple)) else t.resize_size
+    categories = weights.meta["categories"]
+
+    def build(num_classes: int) -> nn.Module:
+        extra = {"aux_logits": False, "init_weights": False} if arch in ("googlenet", "inception_v3") else {}
+        return tvm.get_model(arch, weights=None, num_classes=num_classes, **extra)
+
+    return ModelSpec(
+        name=name,
+        build=build,
+        input=InputSpec(channels=3, size=size, mean=tuple(t.mean), std=tuple(t.std), resize=resize),
+        categories=categories,
+        aliases=aliases or {},
+        url=weights.url,
+        description=f"torchvision {arch}, {weights.name} weights ({len(categories)} classes)",
+    )
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The spec for a zoo name or ``torchvision:NAME``."""
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    if name.startswith("torchvision:"):
+        arch = name.split(":", 1)[1]
+        return _REGISTRY[arch] if arch in _REGISTRY else _torchvision_spec(arch, name)
+    raise unknown_name(
+        "model", name, list_models(), hint="Any torchvision classification model works as torchvision:NAME (e.g. torchvision:resnet18)."
+    )
+
+
+def _switch_off_inplace(net: nn.Module) -> None:
+    """captum's layer attribution and forward hooks need out-of-place activations."""
+    for module in net.modules():
+        if getattr(module, "inplace", False) is True:
+            module.inplace = False
+
+
+def _missing_weights_message(spec: ModelSpec, path: Path) -> str:
+    msg = f"no weights for {spec.name}: expected the file {str(path)!r}, which does not exist."
+    if spec.url:
+        msg += (
+            f" vizcnn never downloads. On a machine with internet, fetch {spec.url} (e.g. `curl -LO {spec.url}`) "
+            f"and copy the file to {str(path)!r} (the cache follows $TORCH_HOME), or pass it with --weights FILE. "
+            "Use --weights random for an untrained network."
+        )
+    else:
+        msg += " Reinstall vizcnn, or pass a file with --weights FILE."
+    return msg
+
+
+def load_model(
+    name: str,
+    weights: str | os.PathLike | None = None,
+    *,
+    device: torch.device | str | None = None,
+) -> Model:
+    """Build a zoo model with its weights, in eval mode, on ``device``.
+
+    Args:
+        name: a name from :func:`list_models` or ``torchvision:NAME``.
+        weights: ``None`` for the default weights (bundled, or torchvision's
+            cache under ``$TORCH_HOME``); a path to a state dict
+            (``.pth``/``.pt``, loaded with ``weights_only=True``) or a
+            ``.safetensors`` file; or ``"random"`` for an untrained network.
+        device: defaults to the GPU when available, else the CPU.
+
+    Raises:
+        VizcnnError: unknown name, or weights that do not fit.
+        WeightsNotFoundError: the default weights are not on this machine.
+    """
+    spec = get_spec(name)
+    net = spec.build(len(spec.categories))
+    if weights is None:
+        path = spec.default_weights_path()
+        if path is None or not path.is_file():
+            raise WeightsNotFoundError(_missing_weights_message(spec, path or Path("?")))
+        load_into(net, read_state_dict(path), str(path))
+        source = "bundled" if spec.bundled else str(path)
+    elif str(weights) == "random":
+        source = "random"
+    else:
+        load_into(net, read_state_dict(weights), str(weights))
+        source = str(weights)
+    _switch_off_inplace(net)
+    net.to(device or default_device())
+    aliases = dict(spec.aliases) or derive_aliases(net, spec.input.shape)
+    return Model(name=name, net=net, input=spec.input, categories=list(spec.categories), aliases=aliases, weights=source)
+
+
+def _register_builtin() -> None:
+    register_model(_torchvision_spec("alexnet", "alexnet", ALEXNET_ALIASES))
+    mnist_aliases = {n: n for n in ("conv1", "relu1", "conv2", "relu2", "pool1", "conv3", "relu3", "conv4", "relu4", "pool2", "fc1", "relu5", "fc2")}
+    register_model(
+        ModelSpec(
+            name="mnist-cnn",
+            build=lambda n: MnistCNN(n),
+            input=MNIST_INPUT,
+            categories=DIGITS,
+            aliases=mnist_aliases,
+            bundled="mnist-cnn.safetensors",
+            description="compact 4-conv CNN with BatchNorm, trained on MNIST (bundled weights)",
+        )
+    )
+    lenet_aliases = {n: n for n in ("conv1", "relu1", "pool1", "conv2", "relu2", "pool2", "fc1", "relu3", "fc2", "relu4", "fc3")}
+    register_model(
+        ModelSpec(
+            name="lenet",
+            build=lambda n: LeNet(n),
+            input=MNIST_INPUT,
+            categories=DIGITS,
+            aliases=lenet_aliases,
+            bundled="lenet.safetensors",
+            description="LeNet-5 style CNN, trained on MNIST (bundled weights)",
+        )
+    )
+
+
+_register_builtin()
