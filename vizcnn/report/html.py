@@ -1,0 +1,46 @@
+"""HTML output: one Jinja2 environment with autoescaping, shared by reports and galleries.
+
+Everything that came from input (labels, class names, file names, spec text)
+passes through autoescaping; templates never mark input ``|safe``.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from importlib import resources
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from PIL import Image
+
+__all__ = ["render_template", "data_uri", "stylesheet"]
+
+_ENV = Environment(
+    loader=PackageLoader("vizcnn.report", "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def stylesheet() -> str:
+    """The one CSS file every page uses (linked by galleries, inlined by single reports)."""
+    return (resources.files("vizcnn.report") / "static" / "style.css").read_text(encoding="utf-8")
+
+
+def render_template(name: str, **context) -> str:
+    """Render ``templates/<name>``. Pass ``css_href`` to link the stylesheet, else it is inlined."""
+    context.setdefault("css_href", None)
+    if context["css_href"] is None:
+        context.setdefault("inline_css", stylesheet())
+    else:
+        context.setdefault("inline_css", None)
+    return _ENV.get_template(name).render(**context)
+
+
+def data_uri(image: Image.Image, fmt: str = "PNG") -> str:
+    """An image as a ``data:`` URI, for self-contained single-file reports."""
+    buf = io.BytesIO()
+    image.save(buf, format=fmt)
+    return f"data:image/{fmt.lower()};base64," + base64.b64encode(buf.getvalue()).decode("ascii")
