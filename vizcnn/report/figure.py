@@ -93,12 +93,14 @@ def image_grid(
     return canvas
 
 
-def overlay(image: Image.Image, heat: np.ndarray | torch.Tensor, *, alpha: float = 0.5, cmap: str = "jet") -> Image.Image:
-    """Blend a heat map (any size, upsampled bilinearly) over ``image``."""
+def overlay(
+    image: Image.Image, heat: np.ndarray | torch.Tensor, *, alpha: float = 0.5, cmap: str = "jet", symmetric: bool = False
+) -> Image.Image:
+    """Blend a heat map (any size, upsampled bilinearly) over ``image``; ``symmetric`` puts zero mid-colormap."""
     from matplotlib import colormaps
 
     h = heat.detach().float().cpu().numpy() if isinstance(heat, torch.Tensor) else np.asarray(heat, dtype=np.float32)
-    h = to_uint8(h)
+    h = to_uint8(h, symmetric=symmetric)
     h = np.asarray(Image.fromarray(h).resize(image.size, Image.BILINEAR), dtype=np.float32) / 255
     colored = (colormaps[cmap](h)[..., :3] * 255).astype(np.uint8)
     return Image.blend(image.convert("RGB"), Image.fromarray(colored), alpha)
