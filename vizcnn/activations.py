@@ -1,0 +1,209 @@
+"""Activation maps: what one layer responds to in one image.
+
+The image goes through the model's own preprocessing; the layer is read with
+:mod:`vizcnn.hooks`. When predictions are asked for (``classes > 0``, the
+default) the layer and the logits come from one full forward pass; with
+``classes=0`` the pass stops right after the layer, so later layers never run.
+
+    >>> maps = vizcnn.activations.activations(model, "conv2", "mnist:17", top=8)
+    >>> maps.summary[0]      # {'channel': 5, 'mean': 0.83, 'max': 3.1}
+    >>> maps.save("conv2.png")
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+from torch import nn
+
+from .errors import VizcnnError
+from .hooks import capture, forward_to
+from .models import Layer, Model
+from .report.figure import PNGResult, font, image_grid, overlay
+
+__all__ = ["ActivationMaps", "activations", "channel_count", "input_view", "layer_output"]
+
+#: Side of the drawn input image and of each overlay tile, in pixels.
+TILE = 128
+
+
+def layer_output(model: Model, layer: str | nn.Module | Layer, x: torch.Tensor) -> torch.Tensor:
+    """The layer's output for the normalized batch ``x`` ``(N, C, H, W)``; the pass stops after the layer."""
+    resolved = model.layer(layer)
+    with torch.no_grad():
+        out = forward_to(model.net, {resolved.name: resolved.module}, x)[resolved.name]
+    if not isinstance(out, torch.Tensor):
+        raise VizcnnError(f"layer {resolved.name!r} returns {type(out).__name__}, not a tensor; pick another layer.")
+    return out
+
+
+def channel_count(model: Model, layer: str | nn.Module | Layer) -> int:
+    """Number of channels (or units, for a linear layer) the layer outputs."""
+    x = torch.zeros(1, *model.input.shape, device=model.device)
+    return int(layer_output(model, layer, x).shape[1])
+
+
+def input_view(model: Model, x: torch.Tensor) -> Image.Image:
+    """A normalized ``(1, C, H, W)`` input as the picture the model sees (after resize and crop)."""
+    pixels = model.input.denormalize(x[:1]).clamp(0, 1)[0].cpu()
+    arr = (pixels.numpy().transpose(1, 2, 0) * 255 + 0.5).astype(np.uint8)
+    return Image.fromarray(arr[..., 0], mode="L") if arr.shape[-1] == 1 else Image.fromarray(arr, mode="RGB")
+
+
+def _enlarge(image: Image.Image, size: int) -> Image.Image:
+    """Scale to ``size`` on the long side; nearest neighbour for tiny images (MNIST) so pixels stay sharp."""
+    w, h = image.size
+    scale = size / max(w, h)
+    resample = Image.NEAREST if max(w, h) <= 64 else Image.BILINEAR
+    return image.convert("RGB").resize((max(1, round(w * scale)), max(1, round(h * scale))), resample)
+
+
+@dataclass
+class ActivationMaps(PNGResult):
+    """One layer's response to one image.
+
+    Attributes:
+        model: the model's name.
+        layer: the layer name asked for.
+        image: the input as the model sees it (resized, cropped), a PIL image.
+        output: the layer's output for the image on the CPU, ``(C, H, W)`` or ``(C,)``.
+        channels: the channels shown, in order (top by mean activation, or as given).
+        summary: ``{"channel", "mean", "max"}`` for each shown channel.
+        classes: top predictions, ``{"class", "index", "probability"}``; empty when not asked for.
+    """
+
+    model: str
+    layer: str
+    image: Image.Image
+    output: torch.Tensor
+    channels: list[int]
+    summary: list[dict] = field(default_factory=list)
+    classes: list[dict] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        """The JSON summary: layer shape, the shown channels' mean/max, top classes."""
+        return {
+            "model": self.model,
+            "layer": self.layer,
+            "shape": list(self.output.shape),
+            "channels": self.summary,
+            "classes": self.classes,
+        }
+
+    def _panel(self) -> Image.Image:
+        """The input image with the top classes written under it."""
+        fnt = font(13)
+        lines = [f"{c['class']}  {100 * c['probability']:.1f}%" for c in self.classes]
+        line_h = fnt.size + 4
+        panel = Image.new("RGB", (TILE + 8, 24 + TILE + 8 + line_h * (len(lines) + 1)), (255, 255, 255))
+        draw = ImageDraw.Draw(panel)
+        draw.text((4, 4), "input", fill=(0, 0, 0), font=font(16))
+        panel.paste(_enlarge(self.image, TILE), (4, 28))
+        y = 28 + TILE + 6
+        if lines:
+            draw.text((4, y), "top classes", fill=(90, 90, 90), font=fnt)
+            for i, line in enumerate(lines, 1):
+                draw.text((4, y + i * line_h), line, fill=(0, 0, 0), font=fnt)
+        return panel
+
+    def _maps(self) -> Image.Image:
+        title = f"{self.model} {self.layer} · channel mean/max"
+        if self.output.dim() == 3:
+            base = _enlarge(self.image, TILE)
+            tiles = [overlay(base, self.output[c], alpha=0.5) for c in self.channels]
+            labels = [f"#{s['channel']} {s['mean']:.2f}/{s['max']:.2f}" for s in self.summary]
+            return image_grid(tiles, labels, ncols=min(4, len(tiles)), tile_size=TILE, title=title)
+        return self._bars(title.replace(" · channel mean/max", " · unit values"))
+
+    def _bars(self, title: str) -> Image.Image:
+        """Horizontal bars for the units of a linear layer."""
+        fnt = font(13)
+        row, width, bar = 20, 360, 220
+        canvas = Image.new("RGB", (width, 32 + row * len(self.summary) + 8), (255, 255, 255))
+        draw = ImageDraw.Draw(canvas)
+        draw.text((4, 4), title, fill=(0, 0, 0), font=font(16))
+        top = max((abs(s["max"]) for s in self.summary), default=1.0) or 1.0
+        for i, s in enumerate(self.summary):
+            y = 32 + i * row
+            draw.text((4, y), f"#{s['channel']}", fill=(0, 0, 0), font=fnt)
+            length = int(bar * abs(s["max"]) / top)
+            colour = (200, 60, 40) if s["max"] >= 0 else (40, 90, 200)
+            draw.rectangle((64, y + 3, 64 + length, y + row - 5), fill=colour)
+            draw.text((70 + length, y), f"{s['max']:.2f}", fill=(0, 0, 0), font=fnt)
+        return canvas
+
+    def to_image(self) -> Image.Image:
+        left, right = self._panel(), self._maps()
+        canvas = Image.new("RGB", (left.width + right.width, max(left.height, right.height)), (255, 255, 255))
+        canvas.paste(left, (0, 0))
+        canvas.paste(right, (left.width, 0))
+        return canvas
+
+
+def activations(
+    model: Model,
+    layer: str | nn.Module | Layer,
+    image: Image.Image | str | os.PathLike,
+    *,
+    top: int = 8,
+    channels: Sequence[int] | None = None,
+    classes: int = 5,
+) -> ActivationMaps:
+    """Channel maps of ``layer`` for one image, with the model's top predictions.
+
+    Args:
+        model: a loaded :class:`~vizcnn.models.Model`.
+        layer: friendly name, module path or module.
+        image: a PIL image, a file path, or ``mnist:K`` (a bundled digit).
+        top: how many channels to show, highest mean activation first (ignored
+            when ``channels`` is given).
+        channels: the channels to show, in this order.
+        classes: how many top predictions to report. ``0`` skips them, and the
+            forward pass then stops right after ``layer``; otherwise the layer
+            and the logits come from the same, full pass.
+
+    Raises:
+        VizcnnError: unknown layer, channel out of range, unreadable image.
+    """
+    from .data import load_image
+
+    if not isinstance(image, Image.Image):
+        image = load_image(image)
+    if top < 1:
+        raise VizcnnError(f"top must be at least 1 (got {top}).")
+    resolved = model.layer(layer)
+    x = model.preprocess(image)
+    with torch.no_grad(), capture(model.net, {resolved.name: resolved.module}, stop=classes == 0) as cap:
+        logits = cap.run(x)
+    out = cap.get(resolved.name)
+    if not isinstance(out, torch.Tensor):
+        raise VizcnnError(f"layer {resolved.name!r} did not produce a tensor for this input; pick another layer.")
+    out = out[0].detach().float().cpu()
+    count = out.shape[0]
+    flat = out.flatten(1) if out.dim() > 1 else out[:, None]
+    means, maxes = flat.mean(dim=1), flat.max(dim=1).values
+    if channels is None:
+        shown = torch.sort(means, descending=True, stable=True).indices[:top].tolist()
+    else:
+        shown = [int(c) for c in channels]
+        bad = [c for c in shown if not 0 <= c < count]
+        if bad:
+            raise VizcnnError(f"channel {bad[0]} is out of range: {resolved.name} has {count} channels (0-{count - 1}).")
+        if not shown:
+            raise VizcnnError("no channels given; leave channels out to show the top ones.")
+    summary = [{"channel": c, "mean": float(means[c]), "max": float(maxes[c])} for c in shown]
+    predictions: list[dict] = []
+    if classes > 0 and logits is not None:
+        probs = torch.softmax(logits[0].detach().float().cpu(), dim=0)
+        values, indices = probs.topk(min(classes, probs.numel()))
+        names = list(model.categories)
+        predictions = [
+            {"class": names[i] if i < len(names) else str(i), "index": int(i), "probability": float(p)}
+            for p, i in zip(values.tolist(), indices.tolist())
+        ]
+    return ActivationMaps(model.name, resolved.name, input_view(model, x), out, shown, summary, predictions)
