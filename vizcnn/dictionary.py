@@ -1,0 +1,472 @@
+"""Semantic dictionaries, attribution dictionaries and neuron groups (Distill's *Building Blocks*).
+
+Three views of one layer for one image, each pairing channels with their
+feature visualizations (from :mod:`vizcnn.optvis`, cached per model, layer
+and channel; ``fv_steps=0`` skips them):
+
+* :func:`semantic_dictionary`: at each position the channels that fire most,
+  sized by activation, and the image's top channels by total activation;
+* :func:`attribution_dictionary`: the channels that most support class A,
+  class B, and A over B, with where in the image each acts;
+* :func:`neuron_groups`: the activations factorized with NMF into K groups,
+  each with its spatial map, its visualization and its attribution to classes.
+
+Every result shows itself in Jupyter and writes a self-contained HTML page.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from captum.attr import LayerGradientXActivation
+from matplotlib import colormaps
+from PIL import Image, ImageDraw
+from torch import nn
+
+from .attribution import Attribution, ChannelAttribution, ClassContrast, as_input
+from .cache import ResultCache
+from .errors import VizcnnError
+from .hooks import forward_to
+from .models.model import Model
+from .report.figure import PNGResult, image_grid, overlay
+from .report.html import data_uri, render_template
+
+__all__ = [
+    "AttributionDictionary",
+    "NeuronGroups",
+    "SemanticDictionary",
+    "attribution_dictionary",
+    "neuron_groups",
+    "semantic_dictionary",
+]
+
+_PALETTE = [tuple(int(255 * c) for c in rgb) for rgb in colormaps["tab20"].colors]
+
+
+def _activations(model: Model, x: torch.Tensor, layer) -> torch.Tensor:
+    """``(C, H, W)`` output of ``layer`` for a batch of one (a linear layer gives ``(C, 1, 1)``)."""
+    with torch.no_grad():
+        out = forward_to(model.net, {"layer": layer.module}, x)["layer"][0].float().cpu()
+    if out.dim() == 1:
+        return out.view(-1, 1, 1)
+    if out.dim() != 3:
+        raise VizcnnError(f"layer {layer.name!r} has output shape {tuple(out.shape)}; pick a conv or linear layer.")
+    return out
+
+
+def _features(
+    model: Model, layer: str, channels: list[int], steps: int, size: int | None, cache: ResultCache | None
+) -> dict[int, Image.Image]:
+    """Feature visualization of each channel (empty when ``steps`` is 0)."""
+    if steps <= 0 or not channels:
+        return {}
+    from . import optvis
+
+    channels = list(dict.fromkeys(channels))
+    res = optvis.render_channels(model, layer, channels, steps=steps, size=size, cache=cache, progress=False)
+    return {c: res.image(i) for i, c in enumerate(channels)}
+
+
+def _iframe(page: str) -> str:
+    """A full page inside an iframe, so its stylesheet cannot restyle the notebook."""
+    return f'<iframe srcdoc="{html.escape(page, quote=True)}" style="width:100%;height:720px;border:0"></iframe>'
+
+
+def _heat(image: Image.Image, heat: torch.Tensor, *, signed: bool, size: int = 160) -> Image.Image:
+    view = image.resize((size, size), Image.NEAREST)
+    return overlay(view, heat, alpha=0.55, cmap="RdBu_r" if signed else "magma", symmetric=signed)
+
+
+def _tile(image: Image.Image, size: int = 160) -> str:
+    return data_uri(image.convert("RGB").resize((size, size), Image.NEAREST))
+
+
+# -- semantic dictionary --------------------------------------------------------
+
+
+@dataclass
+class SemanticDictionary(PNGResult):
+    """What a layer sees where: per position the top channels, per image the top channels.
+
+    Attributes:
+        activations: ``(C, H, W)`` the layer's output for the image.
+        top: channels kept per position.
+        features: channel -> feature visualization (empty without ``fv_steps``).
+        image: the input as the network sees it.
+    """
+
+    model: str
+    layer: str
+    activations: torch.Tensor
+    top: int
+    image: Image.Image = field(repr=False)
+    features: dict[int, Image.Image] = field(default_factory=dict, repr=False)
+
+    @property
+    def positions(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(values, channels)``, each ``(H, W, top)``: the strongest channels at every position."""
+        values, idx = self.activations.topk(min(self.top, self.activations.shape[0]), dim=0)
+        return values.permute(1, 2, 0), idx.permute(1, 2, 0)
+
+    @property
+    def totals(self) -> torch.Tensor:
+        """``(C,)`` each channel's activation summed over positions."""
+        return self.activations.sum(dim=(1, 2))
+
+    def image_top(self, k: int | None = None) -> list[tuple[int, float]]:
+        """The image-level dictionary: ``k`` channels (default ``top``) with the largest total activation."""
+        totals = self.totals
+        values, idx = totals.topk(min(k or self.top, totals.numel()))
+        return [(int(i), float(v)) for i, v in zip(idx, values)]
+
+    def channels(self) -> list[int]:
+        """Every channel that appears in the dictionary, image-level ones first."""
+        _, idx = self.positions
+        strong = [c for c, _ in self.image_top()]
+        return list(dict.fromkeys(strong + [int(c) for c in idx[..., 0].flatten().tolist()]))
+
+    def to_image(self, max_side: int = 672) -> Image.Image:
+        """One cell per position showing its strongest channel, sized by activation (Distill's layout).
+
+        The cell holds the channel's feature visualization when there is one,
+        else a square in the channel's colour with its number.
+        """
+        values, idx = self.positions
+        h, w = values.shape[:2]
+        cell = max(6, min(48, max_side // max(h, w)))
+        canvas = Image.new("RGB", (w * cell, h * cell), (255, 255, 255))
+        draw = ImageDraw.Draw(canvas)
+        vmax = float(values[..., 0].max()) or 1.0
+        for y in range(h):
+            for x in range(w):
+                v, c = float(values[y, x, 0]), int(idx[y, x, 0])
+                side = int(round(cell * math.sqrt(max(v, 0.0) / vmax))) if vmax > 0 else 0
+                if side < 2:
+                    continue
+                x0, y0 = x * cell + (cell - side) // 2, y * cell + (cell - side) // 2
+                if c in self.features:
+                    canvas.paste(self.features[c].convert("RGB").resize((side, side), Image.BILINEAR), (x0, y0))
+                else:
+                    draw.rectangle([x0, y0, x0 + side - 1, y0 + side - 1], fill=_PALETTE[c % len(_PALETTE)])
+                    if side >= 16:
+                        draw.text((x0 + 2, y0 + 1), str(c), fill=(0, 0, 0))
+        return canvas
+
+    def to_html(self, *, title: str | None = None, groups: "NeuronGroups | None" = None) -> str:
+        """A self-contained page: the image, the positional dictionary, the top channels (and neuron groups)."""
+        cards = []
+        for c, total in self.image_top():
+            cards.append(
+                {
+                    "channel": c,
+                    "value": total,
+                    "heat": _tile(_heat(self.image, self.activations[c], signed=False)),
+                    "feature": _tile(self.features[c]) if c in self.features else None,
+                }
+            )
+        return render_template(
+            "dictionary.html",
+            title=title or f"{self.model} {self.layer}: semantic dictionary",
+            model=self.model,
+            layer=self.layer,
+            image=_tile(self.image, 224),
+            grid=data_uri(self.to_image()),
+            shape=list(self.activations.shape),
+            top=self.top,
+            cards=cards,
+            legend=[] if self.features else self._legend(),
+            groups=groups._context() if groups is not None else None,
+        )
+
+    def _legend(self) -> list[dict]:
+        _, idx = self.positions
+        used = sorted(set(int(c) for c in idx[..., 0].flatten().tolist()))
+        return [{"channel": c, "color": "#%02x%02x%02x" % _PALETTE[c % len(_PALETTE)]} for c in used]
+
+    def _repr_html_(self) -> str:
+        return _iframe(self.to_html())
+
+
+def semantic_dictionary(
+    model: Model,
+    image: Image.Image | torch.Tensor,
+    layer: str | nn.Module,
+    *,
+    top: int = 8,
+    fv_steps: int = 0,
+    fv_size: int | None = None,
+    cache: ResultCache | None = None,
+) -> SemanticDictionary:
+    """The semantic dictionary of ``layer`` for one image.
+
+    Args:
+        top: channels per position, and channels in the image-level dictionary.
+        fv_steps: optimization steps per feature visualization; 0 skips them.
+        fv_size: feature visualization side (default: optvis's).
+        cache: where feature visualizations are kept between runs.
+    """
+    resolved = model.layer(layer)
+    x, view = as_input(model, image)
+    acts = _activations(model, x, resolved)
+    result = SemanticDictionary(model.name, resolved.name, acts, max(1, int(top)), view)
+    result.features = _features(model, resolved.name, result.channels(), fv_steps, fv_size, cache)
+    return result
+
+
+# -- attribution dictionary -----------------------------------------------------
+
+
+@dataclass
+class AttributionDictionary(PNGResult):
+    """The channels that most support A, B and A over B, with their maps and visualizations.
+
+    Attributes:
+        attributions: ``[A]``, or ``[A, B, A - B]`` with a contrast class (the
+            contrast is its own captum run of the objective ``logit A - logit B``).
+        top: channels listed per attribution.
+        features: channel -> feature visualization (empty without ``fv_steps``).
+        source: where the image came from (a file name), for the page.
+    """
+
+    attributions: list[Attribution]
+    top: int
+    features: dict[int, Image.Image] = field(default_factory=dict, repr=False)
+    source: str = ""
+
+    @property
+    def main(self) -> Attribution:
+        """The contrast when there is one, else the single target's attribution."""
+        return self.attributions[-1]
+
+    def channels(self) -> list[int]:
+        return list(dict.fromkeys(c for a in self.attributions for c, _ in a.top(self.top)))
+
+    def to_image(self) -> Image.Image:
+        return self.main.to_image()
+
+    def to_dict(self) -> dict:
+        return self.main.to_dict()
+
+    def to_html(self, *, title: str | None = None) -> str:
+        """A self-contained page: one section per attribution with its top channels."""
+        main = self.main
+        sections = []
+        for a in self.attributions:
+            rows = []
+            for c, v in a.top(self.top):
+                rows.append(
+                    {
+                        "channel": c,
+                        "value": v,
+                        "heat": _tile(_heat(a.image, a.tensor[c], signed=True)),
+                        "feature": _tile(self.features[c]) if c in self.features else None,
+                    }
+                )
+            sections.append(
+                {
+                    "label": a.label,
+                    "objective": a.objective,
+                    "total": a.total,
+                    "delta": a.delta,
+                    "where": _tile(a.heatmap(), 224),
+                    "rows": rows,
+                    "bottom": a.top(min(self.top, 5), largest=False),
+                }
+            )
+        probs = main.logits.softmax(0)
+        pv, pi = probs.topk(min(5, probs.numel()))
+        return render_template(
+            "attribution.html",
+            title=title or f"{main.model} {main.layer}: {main.label}",
+            model=main.model,
+            layer=main.layer,
+            method=main.method,
+            source=self.source,
+            image=_tile(main.image, 224),
+            figure=data_uri(main.to_image()),
+            predictions=[{"name": str(i_name), "p": float(p)} for i_name, p in zip(self._names(pi), pv)],
+            sections=sections,
+        )
+
+    def _names(self, idx: torch.Tensor) -> list[str]:
+        names = {a.target: a.target_name for a in self.attributions} | {
+            a.vs: a.vs_name for a in self.attributions if a.vs is not None
+        }
+        return [names.get(int(i), f"class {int(i)}") for i in idx]
+
+    def _repr_html_(self) -> str:
+        return _iframe(self.to_html())
+
+
+def attribution_dictionary(
+    model: Model,
+    image: Image.Image | torch.Tensor,
+    layer: str | nn.Module,
+    target: str | int,
+    *,
+    vs: str | int | None = None,
+    method: str = "LayerGradientXActivation",
+    top: int = 8,
+    n_steps: int = 50,
+    fv_steps: int = 0,
+    fv_size: int | None = None,
+    cache: ResultCache | None = None,
+    source: str = "",
+) -> AttributionDictionary:
+    """Attribute ``target`` (and ``vs``, and ``target - vs`` as one objective) to ``layer``'s channels."""
+    algo = ChannelAttribution(model, layer, method)
+    attrs = [algo.attribute(image, target, n_steps=n_steps)]
+    if vs is not None:
+        attrs.append(algo.attribute(image, vs, n_steps=n_steps))
+        attrs.append(algo.attribute(image, target, vs=vs, n_steps=n_steps))
+    result = AttributionDictionary(attrs, max(1, int(top)), source=source)
+    result.features = _features(model, algo.layer.name, result.channels(), fv_steps, fv_size, cache)
+    return result
+
+
+# -- neuron groups --------------------------------------------------------------
+
+
+@dataclass
+class NeuronGroups(PNGResult):
+    """The layer's activations for one image factorized as ``A ~ W @ H`` with NMF.
+
+    ``A`` is the ``(H*W, C)`` positive part of the activations (NMF needs
+    non-negative data; after a ReLU nothing is lost).
+
+    Attributes:
+        spatial: ``(K, H, W)`` where each group is active (``W`` reshaped).
+        directions: ``(K, C)`` each group's channel mix (``H``).
+        error: relative reconstruction error ``||A - WH||_F / ||A||_F``.
+        attributions: class name -> ``(K,)`` each group's gradient x activation
+            attribution to that class's logit (sums to the class's attribution
+            of the reconstruction ``WH``).
+        features: one feature visualization per group (empty without ``fv_steps``).
+    """
+
+    model: str
+    layer: str
+    activations: torch.Tensor
+    spatial: torch.Tensor
+    directions: torch.Tensor
+    error: float
+    attributions: dict[str, torch.Tensor]
+    image: Image.Image = field(repr=False)
+    features: list[Image.Image] = field(default_factory=list, repr=False)
+
+    @property
+    def k(self) -> int:
+        return self.spatial.shape[0]
+
+    def reconstruction(self) -> torch.Tensor:
+        """``(C, H, W)``: the activations as the groups rebuild them."""
+        k, h, w = self.spatial.shape
+        return (self.spatial.reshape(k, h * w).T @ self.directions).T.reshape(-1, h, w)
+
+    def to_image(self) -> Image.Image:
+        """Each group's spatial map over the image (and its visualization when there is one)."""
+        tiles, labels = [], []
+        for g in range(self.k):
+            tiles.append(_heat(self.image, self.spatial[g], signed=False))
+            labels.append(f"group {g}")
+            if self.features:
+                tiles.append(self.features[g].convert("RGB").resize((160, 160), Image.BILINEAR))
+                labels.append(f"group {g} feature")
+        return image_grid(tiles, labels, ncols=2 if self.features else min(self.k, 4), tile_size=160,
+                          title=f"{self.model} {self.layer}: {self.k} neuron groups, error {self.error:.3f}")  # fmt: skip
+
+    def _context(self) -> dict:
+        classes = list(self.attributions)
+        return {
+            "k": self.k,
+            "error": self.error,
+            "classes": classes,
+            "rows": [
+                {
+                    "group": g,
+                    "heat": _tile(_heat(self.image, self.spatial[g], signed=False)),
+                    "feature": _tile(self.features[g]) if self.features else None,
+                    "channels": [int(c) for c in self.directions[g].topk(min(5, self.directions.shape[1])).indices],
+                    "attributions": [float(self.attributions[c][g]) for c in classes],
+                }
+                for g in range(self.k)
+            ],
+        }
+
+    def to_html(self, *, title: str | None = None) -> str:
+        return render_template(
+            "dictionary.html",
+            title=title or f"{self.model} {self.layer}: neuron groups",
+            model=self.model,
+            layer=self.layer,
+            image=_tile(self.image, 224),
+            grid=None,
+            shape=list(self.activations.shape),
+            top=0,
+            cards=[],
+            legend=[],
+            groups=self._context(),
+        )
+
+    def _repr_html_(self) -> str:
+        return _iframe(self.to_html())
+
+
+def neuron_groups(
+    model: Model,
+    image: Image.Image | torch.Tensor,
+    layer: str | nn.Module,
+    k: int = 4,
+    *,
+    targets: list[str | int] | None = None,
+    seed: int = 0,
+    fv_steps: int = 0,
+    fv_size: int | None = None,
+) -> NeuronGroups:
+    """Factorize ``layer``'s activations for one image into ``k`` groups (scikit-learn NMF, seeded).
+
+    Args:
+        k: number of groups (at most the number of channels and of positions).
+        targets: classes to attribute each group to (default: the model's top two for the image).
+        seed: NMF's ``random_state`` and the visualizations' seed.
+        fv_steps: steps for each group's feature visualization (its direction ``H[k]``); 0 skips them.
+    """
+    from sklearn.decomposition import NMF
+
+    resolved = model.layer(layer)
+    x, view = as_input(model, image)
+    acts = _activations(model, x, resolved).clamp(min=0)
+    c, h, w = acts.shape
+    if not 1 <= k <= min(c, h * w):
+        raise VizcnnError(f"--groups must be between 1 and {min(c, h * w)} for layer {resolved.name!r} ({c} channels, {h}x{w} positions).")
+    a = acts.reshape(c, h * w).T.double().numpy()
+    if not a.any():
+        raise VizcnnError(f"layer {resolved.name!r} has no positive activation for this image; NMF has nothing to factorize.")
+    nmf = NMF(n_components=k, init="nndsvda", random_state=seed, max_iter=1000)
+    wmat = nmf.fit_transform(a)
+    hmat = nmf.components_
+    error = float(np.linalg.norm(a - wmat @ hmat) / np.linalg.norm(a))
+    spatial = torch.from_numpy(wmat.T.reshape(k, h, w)).float()
+    directions = torch.from_numpy(hmat).float()
+    if targets is None:
+        with torch.no_grad():
+            targets = model.net(x)[0].topk(min(2, len(model.categories))).indices.tolist()
+    attributions = {}
+    for t in targets:
+        idx = model.class_index(t)
+        grad = LayerGradientXActivation(ClassContrast(model.net, idx), resolved.module, multiply_by_inputs=False)
+        g = grad.attribute(x, attribute_to_layer_input=False)[0].detach().float().cpu().reshape(c, h * w)
+        # group j's share of the activation is W[:, j] H[j]; its attribution is the gradient times that share
+        attributions[str(model.categories[idx])] = torch.einsum("cp,pk,kc->k", g, spatial.reshape(k, h * w).T, directions)
+    features: list[Image.Image] = []
+    if fv_steps > 0:
+        from . import optvis
+
+        obj = sum((optvis.direction(resolved.name, directions[j], batch=j) for j in range(1, k)), optvis.direction(resolved.name, directions[0], batch=0))
+        res = optvis.render(model, obj, batch=k, steps=fv_steps, size=fv_size, seed=seed, progress=False)
+        features = [res.image(j) for j in range(k)]
+    return NeuronGroups(model.name, resolved.name, acts, spatial, directions, error, attributions, view, features)
