@@ -1,0 +1,39 @@
+"""Build a static HTML gallery (index, layer and channel pages) from a TOML spec.
+
+  vizcnn gallery galleries/mnist.toml -o site          then open site/index.html
+  vizcnn gallery galleries/mnist.toml -o site --jobs 2
+  vizcnn gallery my.toml -o out --cache ~/.cache/vizcnn-gallery
+
+The spec is checked before anything is rendered. Results are cached in
+DIR/.cache (or --cache DIR) by model, weights, layer, channel and settings, so
+an interrupted build continues where it stopped and a rebuild renders only
+what changed. The site opens from disk: no server, no network.
+"""
+
+from __future__ import annotations
+
+from ._common import add_parser
+
+
+def register(sub) -> None:
+    p = add_parser(sub, "gallery", __doc__)
+    p.add_argument("spec", metavar="SPEC", help="gallery spec (TOML), e.g. galleries/mnist.toml")
+    p.add_argument("-o", "--output", metavar="DIR", default="site", help="output folder (default: site)")
+    p.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes (default: 1, in-process)")
+    p.add_argument("--executor", default="local", metavar="NAME", help="where work units run (default: local)")
+    p.add_argument("--cache", metavar="DIR", help="result cache (default: DIR/.cache inside the output folder)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from ..report.gallery import build_gallery, get_executor
+
+    executor = get_executor(args.executor, args.jobs)
+    try:
+        report = build_gallery(args.spec, args.output, cache=args.cache, executor=executor, progress=not args.quiet)
+    finally:
+        executor.close()
+    print(report)
+    print(f"open {report.out / 'index.html'}")
+    return 0

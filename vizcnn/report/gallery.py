@@ -1,0 +1,495 @@
+"""Static HTML galleries: an index of models and layers, a page per layer and per channel.
+
+    >>> report = build_gallery("galleries/mnist.toml", "site")
+    >>> report.pages, report.rendered, report.reused
+
+A build has two phases. First the expensive work (feature visualizations,
+dataset scans) is cut into :class:`WorkUnit` s, one per (model, layer,
+channel batch), and handed to an executor; each unit writes its results into
+a :class:`~vizcnn.cache.ResultCache` keyed by (model, weights hash, layer,
+channel, settings). Units whose results are cached already are not scheduled,
+so an interrupted build continues where it stopped. Then the pages and images
+are written, each atomically, from the cache. The site opens from ``file://``:
+relative links only, no JavaScript, no network.
+
+Executors are looked up by name in :data:`EXECUTORS`; a new one (e.g. Ray)
+implements :class:`Executor` (``map(fn, units)`` yielding results as they
+finish) and registers itself there.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import time
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Protocol
+
+from .._io import write_bytes, write_text
+from ..cache import ResultCache, cache_key
+from ..errors import VizcnnError, unknown_name
+from .html import render_template
+from .spec import GallerySpec, LayerSpec, ModelEntry, load_spec
+
+__all__ = [
+    "BuildReport", "EXECUTORS", "Executor", "LocalExecutor", "WorkUnit",
+    "build_gallery", "connections", "get_executor", "run_unit",
+]  # fmt: skip
+
+
+# -- work units and executors ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkUnit:
+    """One task: a view's expensive results for some channels of one layer.
+
+    Everything a worker needs travels in the unit (no shared state), so the
+    same unit runs in-process, in a process pool or on a cluster.
+    """
+
+    kind: str
+    model: str
+    weights: str | None
+    weights_hash: str
+    layer: str
+    channels: tuple[int, ...]
+    settings: tuple[tuple[str, Any], ...]
+    cache_root: str
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.settings)
+
+
+class Executor(Protocol):
+    """Runs ``fn`` on every unit; yields ``(unit, result)`` in completion order."""
+
+    def map(self, fn: Callable[[WorkUnit], Any], units: Sequence[WorkUnit]) -> Iterator[tuple[WorkUnit, Any]]: ...
+
+    def close(self) -> None: ...
+
+
+class LocalExecutor:
+    """In-process with ``jobs=1``; a pool of ``jobs`` worker processes otherwise.
+
+    Worker processes use one torch thread each, so ``jobs`` workers use
+    ``jobs`` cores; the pool is started lazily and reused across ``map`` calls.
+    """
+
+    def __init__(self, jobs: int = 1) -> None:
+        if jobs < 1:
+            raise VizcnnError(f"--jobs must be at least 1, got {jobs}.")
+        self.jobs = jobs
+        self._pool: ProcessPoolExecutor | None = None
+
+    def map(self, fn: Callable[[WorkUnit], Any], units: Sequence[WorkUnit]) -> Iterator[tuple[WorkUnit, Any]]:
+        if self.jobs == 1 or len(units) <= 1:
+            for unit in units:
+                yield unit, fn(unit)
+            return
+        if self._pool is None:
+            import multiprocessing
+
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker
+            )
+        pending = {self._pool.submit(fn, u): u for u in units}
+        try:
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    yield pending.pop(fut), fut.result()
+        finally:
+            for fut in pending:
+                fut.cancel()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+
+def _init_worker() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+#: Executor constructors by ``--executor`` name; each takes ``jobs``.
+EXECUTORS: dict[str, Callable[[int], Executor]] = {"local": LocalExecutor}
+
+
+def get_executor(name: str = "local", jobs: int = 1) -> Executor:
+    """The executor called ``name`` with ``jobs`` workers."""
+    if name not in EXECUTORS:
+        raise unknown_name("executor", name, sorted(EXECUTORS))
+    return EXECUTORS[name](jobs)
+
+
+_MODELS: dict[tuple[str, str | None], Any] = {}
+
+
+def _worker_model(unit: WorkUnit):
+    """The unit's model, loaded once per process and checked against the unit's weights hash."""
+    from ..models import load_model
+
+    key = (unit.model, unit.weights)
+    if key not in _MODELS:
+        _MODELS[key] = load_model(unit.model, unit.weights)
+    model = _MODELS[key]
+    if model.weights_hash != unit.weights_hash:
+        raise VizcnnError(f"the weights of {unit.model} changed during the build; run it again.")
+    return model
+
+
+def _entry_key(kind: str, unit_or_model, layer: str, channel: int, settings: dict[str, Any]) -> str:
+    name, whash = (unit_or_model.model, unit_or_model.weights_hash) if isinstance(unit_or_model, WorkUnit) else unit_or_model
+    return cache_key(kind=kind, model=name, weights=whash, layer=layer, channel=channel, **settings)
+
+
+def _png(image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _compute_features(model, unit: WorkUnit, cache: ResultCache) -> None:
+    """Feature visualizations of the unit's channels: one main render and ``diversity`` diverse ones."""
+    from .. import optvis
+
+    o = unit.options
+    common = dict(steps=o["steps"], size=o["size"], seed=o["seed"], progress=False)
+    main = optvis.render_channels(model, unit.layer, list(unit.channels), **common)
+    diverse = None
+    if o["diversity"] > 0:
+        diverse = optvis.render_channels(model, unit.layer, list(unit.channels), diversity=o["diversity"], **common)
+    for i, ch in enumerate(unit.channels):
+        entry = {"main": _png(main.image(i)).hex(), "value": float(main.values[i])}
+        if diverse is not None:
+            per = len(diverse.images) // len(unit.channels)
+            entry["diverse"] = [_png(diverse.image(i * per + j)).hex() for j in range(per)]
+        cache.put("gallery-features", _entry_key("features", unit, unit.layer, ch, o), json.dumps(entry).encode(), ".json")
+
+
+#: Worker-side computation per unit kind: ``fn(model, unit, cache)`` writes cache entries.
+_UNIT_KINDS: dict[str, Callable[[Any, WorkUnit, ResultCache], None]] = {"features": _compute_features}
+
+
+def run_unit(unit: WorkUnit) -> int:
+    """Compute one unit and store its results; returns the number of channels computed."""
+    _UNIT_KINDS[unit.kind](_worker_model(unit), unit, ResultCache(unit.cache_root))
+    return len(unit.channels)
+
+
+# -- connections between channels ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Link:
+    layer: str
+    channel: int
+    strength: float
+    sign: int
+
+
+_CHAINS: "weakref.WeakKeyDictionary[Any, list[str]]" = weakref.WeakKeyDictionary()
+
+
+def _conv_chain(model) -> list[str]:
+    """Friendly names of the Conv2d layers in forward order (one dummy forward pass per network)."""
+    from torch import nn
+
+    from ..models import forward_order
+
+    if model.net not in _CHAINS:
+        order = forward_order(model.net, model.input.shape)
+        _CHAINS[model.net] = [model.alias_of(p) for p, m, _ in order if isinstance(m, nn.Conv2d)]
+    return _CHAINS[model.net]
+
+
+def connections(model, layer: str, channel: int, *, top: int = 5) -> tuple[list[Link], list[Link]]:
+    """The channels of the previous and next conv layer most strongly wired to ``channel``.
+
+    Strength is the L2 norm of the kernel slice between the two channels
+    (``W[out, in]``); ``sign`` is the sign of its sum (excitatory or
+    inhibitory on average). Grouped convolutions and layers whose channel
+    counts do not line up have no links.
+
+    Returns:
+        ``(incoming, outgoing)``: up to ``top`` links each, strongest first.
+    """
+    chain = _conv_chain(model)
+    resolved = model.layer(layer)
+    name = model.alias_of(resolved.path)
+    if name not in chain:
+        return [], []
+    i = chain.index(name)
+
+    def links(weight, other: str, along_out: bool) -> list[Link]:
+        w = weight.detach().float().cpu()
+        rows = w[:, channel] if along_out else w[channel]
+        norms = rows.flatten(1).norm(dim=1)
+        sums = rows.flatten(1).sum(dim=1)
+        order = norms.argsort(descending=True)[:top].tolist()
+        return [Link(other, int(j), float(norms[j]), 1 if sums[j] >= 0 else -1) for j in order]
+
+    incoming = outgoing = []
+    w = resolved.module.weight
+    if i > 0:
+        prev = model.layer(chain[i - 1]).module
+        if w.shape[1] == prev.out_channels and resolved.module.groups == 1:
+            incoming = links(w, chain[i - 1], along_out=False)
+    if i + 1 < len(chain):
+        nxt = model.layer(chain[i + 1]).module
+        if nxt.weight.shape[1] == w.shape[0] and nxt.groups == 1:
+            outgoing = links(nxt.weight, chain[i + 1], along_out=True)
+    return incoming, outgoing
+
+
+# -- building the site ---------------------------------------------------------------------
+
+
+@dataclass
+class BuildReport:
+    """What a build did: pages written, channels rendered now and reused from the cache."""
+
+    out: Path
+    pages: int = 0
+    images: int = 0
+    rendered: int = 0
+    reused: int = 0
+    seconds: float = 0.0
+    units: int = 0
+    page_paths: list[Path] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.pages} pages, {self.images} images in {self.out} ({self.seconds:.1f} s; "
+            f"{self.rendered} channels rendered, {self.reused} from the cache)"
+        )
+
+
+def slug(text: str) -> str:
+    """A file-name-safe form of a model or layer name."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "_"
+
+
+def _css(depth: int) -> str:
+    return "../" * depth + "style.css"
+
+
+class _Site:
+    """Writes pages and images under ``out``, counting them."""
+
+    def __init__(self, out: Path, report: BuildReport, tick: Callable[[], None]) -> None:
+        self.out = out
+        self.report = report
+        self.tick = tick
+
+    def page(self, rel: str, template: str, **ctx) -> None:
+        depth = rel.count("/")
+        html = render_template(template, css_href=_css(depth), root="../" * depth, **ctx)
+        path = write_text(self.out / rel, html)
+        self.report.pages += 1
+        self.report.page_paths.append(path)
+        self.tick()
+
+    def image(self, rel: str, data: bytes) -> str:
+        path = self.out / rel
+        if not (path.is_file() and path.read_bytes() == data):
+            write_bytes(path, data)
+        self.report.images += 1
+        return rel
+
+
+def _features_units(entry: ModelEntry, model, layer: LayerSpec, cache: ResultCache) -> tuple[list[WorkUnit], int]:
+    """Units for the channels not yet cached, batched by ``render.batch``; and the count of cached ones."""
+    settings = _feature_settings(entry)
+    missing = [
+        c for c in layer.channels
+        if cache.get("gallery-features", _entry_key("features", (entry.name, model.weights_hash), layer.name, c, settings), ".json") is None
+    ]  # fmt: skip
+    step = entry.render.batch
+    units = [
+        WorkUnit("features", entry.name, entry.weights, model.weights_hash, layer.name, tuple(missing[i : i + step]),
+                 tuple(sorted(settings.items())), str(cache.root))
+        for i in range(0, len(missing), step)
+    ]  # fmt: skip
+    return units, len(layer.channels) - len(missing)
+
+
+def _feature_settings(entry: ModelEntry) -> dict[str, Any]:
+    r = entry.render
+    return {"steps": r.steps, "size": r.size, "diversity": r.diversity, "seed": r.seed}
+
+
+def build_gallery(
+    spec: str | os.PathLike | GallerySpec,
+    out: str | os.PathLike,
+    *,
+    cache: ResultCache | str | os.PathLike | None = None,
+    executor: Executor | None = None,
+    progress: bool = True,
+    on_unit: Callable[[WorkUnit], None] | None = None,
+    models: dict[int, Any] | None = None,
+) -> BuildReport:
+    """Render the site described by ``spec`` into the folder ``out``.
+
+    Args:
+        spec: a spec file (validated before anything is rendered) or a parsed
+            :class:`~vizcnn.report.spec.GallerySpec` with its loaded ``models``.
+        out: output folder; ``out/index.html`` is the start page.
+        cache: result cache (default ``out/.cache``); share one between
+            builds to reuse renders.
+        executor: runs the work units (default: in-process).
+        progress: show a progress bar with an ETA on stderr.
+        on_unit: called after each finished unit (progress hooks; an exception
+            raised here stops the build, and the next build resumes).
+
+    Returns:
+        a :class:`BuildReport` with page and render counts.
+    """
+    start = time.perf_counter()
+    if not isinstance(spec, GallerySpec):
+        spec, models = load_spec(spec)
+    if models is None:
+        raise VizcnnError("build_gallery needs the loaded models with a parsed spec; pass the spec file instead.")
+    out = Path(out)
+    cache = cache if isinstance(cache, ResultCache) else ResultCache(cache if cache is not None else out / ".cache")
+    report = BuildReport(out=out)
+    own_executor = executor is None
+    executor = executor or LocalExecutor(1)
+
+    units: list[WorkUnit] = []
+    for i, entry in enumerate(spec.models):
+        if "features" in entry.views:
+            for layer in entry.layers:
+                todo, cached = _features_units(entry, models[i], layer, cache)
+                units.extend(todo)
+                report.reused += cached
+    report.units = len(units)
+    total_pages = 1 + sum(1 + len(e.layers) + sum(len(l.channels) for l in e.layers) for e in spec.models)
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=sum(len(u.channels) for u in units) + total_pages, unit="step", disable=not progress,
+               desc="gallery", dynamic_ncols=True)  # fmt: skip
+    try:
+        for unit, n in executor.map(run_unit, units):
+            report.rendered += n
+            bar.update(n)
+            if on_unit is not None:
+                on_unit(unit)
+        site = _Site(out, report, lambda: bar.update(1))
+        _write_site(site, spec, models, cache)
+        css = resources.files("vizcnn.report") / "static" / "style.css"
+        write_text(out / "style.css", css.read_text(encoding="utf-8"))
+    finally:
+        bar.close()
+        if own_executor:
+            executor.close()
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _write_site(site: _Site, spec: GallerySpec, models: dict[int, Any], cache: ResultCache) -> None:
+    from ..models import layer_table
+
+    index_models = []
+    for i, entry in enumerate(spec.models):
+        model = models[i]
+        mdir = f"models/{slug(entry.name)}"
+        layer_dirs = {l.name: f"{mdir}/{slug(l.name)}" for l in entry.layers}
+        shown = {l.name: set(l.channels) for l in entry.layers}
+        features = _load_features(entry, model, cache) if "features" in entry.views else {}
+        for layer in entry.layers:
+            ldir = layer_dirs[layer.name]
+            thumbs = {}
+            for c in layer.channels:
+                feat = features.get((layer.name, c))
+                if feat:
+                    thumbs[c] = site.image(f"{ldir}/img/{c}.png", bytes.fromhex(feat["main"]))
+            for pos, c in enumerate(layer.channels):
+                _channel_page(site, spec, entry, model, layer, c, pos, features, layer_dirs, shown)
+            cards = [
+                {"channel": c, "href": f"{c}.html", "img": f"img/{c}.png" if c in thumbs else None,
+                 "value": features[(layer.name, c)]["value"] if (layer.name, c) in features else None}
+                for c in layer.channels
+            ]  # fmt: skip
+            site.page(
+                f"{ldir}/index.html", "gallery_layer.html", title=f"{entry.title} · {layer.name}", site_title=spec.title,
+                model=entry, layer=layer, layer_title=layer.title or layer.name, cards=cards,
+                size=max(64, min(160, entry.render.size * 3)), pixelated=entry.render.size < 64,
+            )  # fmt: skip
+        rows = layer_table(model.net, model.input.shape, dict(model.aliases))
+        table = [
+            {"row": r, "href": f"{slug(r.name)}/index.html" if r.name in layer_dirs else None,
+             "shown": len(shown.get(r.name, ()))}
+            for r in rows
+        ]  # fmt: skip
+        site.page(
+            f"{mdir}/index.html", "gallery_model.html", title=entry.title, site_title=spec.title, model=entry,
+            weights=model.weights, table=table,
+            layers=[{"name": l.name, "title": l.title or l.name, "href": f"{slug(l.name)}/index.html",
+                     "channels": len(l.channels)} for l in entry.layers],
+        )  # fmt: skip
+        index_models.append(
+            {"entry": entry, "href": f"{mdir}/index.html", "weights": model.weights,
+             "layers": [{"name": l.name, "href": f"{layer_dirs[l.name]}/index.html", "channels": len(l.channels)}
+                        for l in entry.layers]}
+        )  # fmt: skip
+    site.page(
+        "index.html", "gallery_index.html", title=spec.title, site_title=spec.title, description=spec.description,
+        models=index_models, spec_name=Path(spec.source).name,
+    )
+
+
+def _load_features(entry: ModelEntry, model, cache: ResultCache) -> dict[tuple[str, int], dict]:
+    settings = _feature_settings(entry)
+    found = {}
+    for layer in entry.layers:
+        for c in layer.channels:
+            raw = cache.get("gallery-features", _entry_key("features", (entry.name, model.weights_hash), layer.name, c, settings), ".json")
+            if raw is None:
+                raise VizcnnError(f"the render of {entry.name} {layer.name} channel {c} is missing from the cache; run the build again.")
+            found[(layer.name, c)] = json.loads(raw)
+    return found
+
+
+def _channel_page(site: _Site, spec, entry, model, layer, c, pos, features, layer_dirs, shown) -> None:
+    ldir = layer_dirs[layer.name]
+    ctx: dict[str, Any] = {"features": None, "incoming": [], "outgoing": []}
+    feat = features.get((layer.name, c))
+    if feat:
+        diverse = [site.image(f"{ldir}/img/{c}-d{j}.png", bytes.fromhex(h)) for j, h in enumerate(feat.get("diverse", []))]
+        ctx["features"] = {"main": f"img/{c}.png", "value": feat["value"],
+                           "diverse": [Path(d).name for d in diverse]}  # fmt: skip
+        ctx["features"]["diverse"] = [f"img/{n}" for n in ctx["features"]["diverse"]]
+    if "connections" in entry.views:
+        incoming, outgoing = connections(model, layer.name, c)
+
+        def link(lk: Link) -> dict:
+            href = None
+            if lk.layer in layer_dirs and lk.channel in shown[lk.layer]:
+                href = f"../{slug(lk.layer)}/{lk.channel}.html"
+            img = href.replace(f"{lk.channel}.html", f"img/{lk.channel}.png") if href and (lk.layer, lk.channel) in features else None
+            return {"layer": lk.layer, "channel": lk.channel, "strength": lk.strength, "sign": lk.sign, "href": href, "img": img}
+
+        ctx["incoming"] = [link(lk) for lk in incoming]
+        ctx["outgoing"] = [link(lk) for lk in outgoing]
+    chans = layer.channels
+    prev_c = chans[pos - 1] if pos > 0 else None
+    next_c = chans[pos + 1] if pos + 1 < len(chans) else None
+    site.page(
+        f"{ldir}/{c}.html", "gallery_channel.html", title=f"{entry.title} · {layer.name} · channel {c}",
+        site_title=spec.title, model=entry, layer=layer, channel=c, prev_channel=prev_c, next_channel=next_c,
+        pixelated=entry.render.size < 64, **ctx,
+    )  # fmt: skip

@@ -1,0 +1,306 @@
+"""Gallery specs: a TOML file saying which models, layers, channels and views a site shows.
+
+    title = "MNIST CNNs"
+
+    [render]                      # defaults for every model (all optional)
+    steps = 48                    # feature-visualization optimizer steps
+    size = 28                     # render size in pixels
+    diversity = 3                 # extra diverse renders per channel
+    examples = 8                  # dataset examples per channel
+
+    [[models]]
+    name = "mnist-cnn"
+    layers = ["conv1", { name = "conv2", channels = "0-7" }]
+    channels = "all"              # default for layers given by name only
+    views = ["features", "connections"]
+
+:func:`load_spec` validates everything before any rendering: an unknown key,
+layer or view, or a channel out of range raises a
+:class:`~vizcnn.errors.VizcnnError` naming the file, the key path
+(``models[0].layers[2]``), its line when it can be found, and what is allowed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+from ..errors import VizcnnError, unknown_name
+
+__all__ = ["GallerySpec", "LayerSpec", "ModelEntry", "RenderSettings", "VIEWS", "load_spec", "parse_spec"]
+
+#: Views a gallery can show, with what each adds to the pages.
+VIEWS = {
+    "features": "feature visualizations: a layer page of thumbnails, and per channel a main render plus `diversity` diverse ones",
+    "connections": "per channel: the channels of the previous and next conv layer it is wired to most strongly (weight norms)",
+}
+
+_TOP_KEYS = {"title", "description", "render", "models"}
+_MODEL_KEYS = {"name", "weights", "title", "note", "layers", "channels", "views", "render"}
+_LAYER_KEYS = {"name", "channels", "title"}
+_RENDER_DEFAULTS = {"steps": 48, "size": 28, "diversity": 2, "seed": 0, "examples": 8, "data": "sample", "batch": 8}
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """How channels are rendered; part of every cache key."""
+
+    steps: int = 48
+    size: int = 28
+    diversity: int = 2
+    seed: int = 0
+    examples: int = 8
+    data: str = "sample"
+    batch: int = 8
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in _RENDER_DEFAULTS}
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    name: str
+    channels: tuple[int, ...]
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    weights: str | None
+    title: str
+    note: str
+    layers: tuple[LayerSpec, ...]
+    views: tuple[str, ...]
+    render: RenderSettings
+
+
+@dataclass(frozen=True)
+class GallerySpec:
+    """A validated gallery spec; ``source`` is the file it came from (or ``<string>``)."""
+
+    source: str
+    title: str
+    description: str
+    models: tuple[ModelEntry, ...] = field(default_factory=tuple)
+
+
+class _Where:
+    """Builds errors that name the spec file, the key path and its line."""
+
+    def __init__(self, source: str, text: str) -> None:
+        self.source = source
+        self.lines = text.splitlines()
+
+    def line_of(self, path: tuple, needle: str | None = None) -> int | None:
+        """1-based line of the key ``path`` (or of ``needle`` after it); ``None`` when not found.
+
+        The closest match wins: the assignment of the key or of the array that
+        holds it, else the header of the deepest enclosing table.
+        """
+        path = tuple(path)
+        table: tuple = ()
+        counts: dict[str, int] = {}
+        found = best = None
+        for i, raw in enumerate(self.lines):
+            line = raw.split("#", 1)[0].strip()
+            m = re.fullmatch(r"\[\[\s*([\w.\-]+)\s*\]\]", line) or re.fullmatch(r"\[\s*([\w.\-]+)\s*\]", line)
+            if m:
+                if line.startswith("[["):
+                    counts[m.group(1)] = counts.get(m.group(1), -1) + 1
+                table = self._table_path(m.group(1), counts)
+                if table == path[: len(table)]:
+                    best = i
+                continue
+            km = re.match(r"([\w\-]+|\"[^\"]*\")\s*=", line)
+            if km:
+                full = table + (km.group(1).strip('"'),)
+                if full == path[: len(full)]:
+                    found = i
+                    break
+        start = found if found is not None else best
+        if start is None:
+            return None
+        if needle and found is not None:
+            for j in range(start, min(len(self.lines), start + 200)):
+                if needle in self.lines[j]:
+                    return j + 1
+        return start + 1
+
+    @staticmethod
+    def _table_path(name: str, counts: dict[str, int]) -> tuple:
+        parts: list = []
+        prefix = ""
+        for part in name.split("."):
+            prefix = f"{prefix}.{part}" if prefix else part
+            parts.append(part)
+            if prefix in counts:
+                parts.append(counts[prefix])
+        return tuple(parts)
+
+    def error(self, path: tuple, message: str, needle: str | None = None) -> VizcnnError:
+        key = "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else p) for i, p in enumerate(path))
+        line = self.line_of(path, needle) if path else None
+        where = f"{self.source}, line {line}" if line else self.source
+        return VizcnnError(f"{where}: {key or 'spec'}: {message}")
+
+
+def _check_keys(where: _Where, table: dict, allowed: set[str], path: tuple) -> None:
+    for key in table:
+        if key not in allowed:
+            err = unknown_name("key", key, sorted(allowed))
+            raise where.error(path + (key,), str(err))
+
+
+def _typed(where: _Where, value: Any, kind: type | tuple, path: tuple, what: str) -> Any:
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise where.error(path, f"expected {what}, got {value!r}.")
+    return value
+
+
+def _render(where: _Where, table: Any, base: RenderSettings, path: tuple) -> RenderSettings:
+    _typed(where, table, dict, path, "a table of render settings")
+    _check_keys(where, table, set(_RENDER_DEFAULTS), path)
+    values = {}
+    for key, value in table.items():
+        if key == "data":
+            values[key] = _typed(where, value, str, path + (key,), "'sample', 'mnist' or a folder of images")
+        else:
+            v = _typed(where, value, int, path + (key,), "a whole number")
+            low = 0 if key in ("diversity", "seed", "examples") else 1
+            if v < low:
+                raise where.error(path + (key,), f"must be at least {low}, got {v}.")
+            values[key] = v
+    return replace(base, **values)
+
+
+def _channels(where: _Where, value: Any, count: int, path: tuple, needle: str | None = None) -> tuple[int, ...]:
+    from ..commands._common import parse_channels
+
+    if isinstance(value, list):
+        value = ",".join(str(v) for v in value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    _typed(where, value, str, path, "'all', a range such as '0-15', a list such as '1,4,9' or [1, 4, 9]")
+    try:
+        return tuple(parse_channels(value, count))
+    except VizcnnError as exc:
+        raise where.error(path, str(exc), needle=needle) from None
+
+
+def channel_count(model, layer) -> int:
+    """Channels of a layer's output (``out_channels`` of a conv, else from a dummy forward pass)."""
+    from torch import nn
+
+    if isinstance(layer.module, nn.Conv2d):
+        return layer.module.out_channels
+    from ..models import forward_order
+
+    for path, _module, shape in forward_order(model.net, model.input.shape):
+        if path == layer.path:
+            return shape[0]
+    raise VizcnnError(f"layer {layer.name} does not run in {model.name}'s forward pass.")
+
+
+def parse_spec(text: str, source: str = "<string>", *, load=None) -> tuple[GallerySpec, dict[str, Any]]:
+    """Validate spec ``text``; return the spec and the loaded models by entry index.
+
+    ``load(name, weights)`` builds each model (default :func:`vizcnn.load_model`);
+    layers and channels are checked against the real network.
+    """
+    if load is None:
+        from ..models import load_model as load
+    where = _Where(source, text)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise VizcnnError(f"{source}: not valid TOML: {exc}. See galleries/mnist.toml for an example.") from None
+    _check_keys(where, data, _TOP_KEYS, ())
+    title = _typed(where, data.get("title", Path(source).stem), str, ("title",), "a string")
+    description = _typed(where, data.get("description", ""), str, ("description",), "a string")
+    base = _render(where, data.get("render", {}), RenderSettings(**_RENDER_DEFAULTS), ("render",))
+    models_raw = data.get("models")
+    if not isinstance(models_raw, list) or not models_raw:
+        raise where.error(("models",), "a gallery needs at least one [[models]] table with a name and layers.")
+    entries: list[ModelEntry] = []
+    loaded: dict[int, Any] = {}
+    for i, m in enumerate(models_raw):
+        path = ("models", i)
+        _typed(where, m, dict, path, "a table")
+        _check_keys(where, m, _MODEL_KEYS, path)
+        if "name" not in m:
+            raise where.error(path, "every [[models]] table needs a name, e.g. name = \"mnist-cnn\".")
+        name = _typed(where, m["name"], str, path + ("name",), "a model name")
+        weights = m.get("weights")
+        if weights is not None:
+            weights = _typed(where, weights, str, path + ("weights",), "a weights file or 'random'")
+            if weights != "random" and not os.path.isabs(weights) and source != "<string>":
+                weights = str(Path(source).parent / weights)
+        try:
+            model = load(name, weights)
+        except VizcnnError as exc:
+            raise where.error(path + ("name",), str(exc)) from None
+        loaded[i] = model
+        views = m.get("views", list(VIEWS))
+        _typed(where, views, list, path + ("views",), f"a list of views from {sorted(VIEWS)}")
+        for j, v in enumerate(views):
+            if v not in VIEWS:
+                raise where.error(path + ("views", j), str(unknown_name("view", v, sorted(VIEWS))), needle=f'"{v}"')
+        render = _render(where, m.get("render", {}), base, path + ("render",))
+        default_channels = m.get("channels", "all")
+        layers_raw = m.get("layers")
+        _typed(where, layers_raw, list, path + ("layers",), "a list of layer names or {name = ..., channels = ...} tables")
+        if not layers_raw:
+            raise where.error(path + ("layers",), f"list at least one layer; run `vizcnn layers {name}` to see them.")
+        layers = []
+        for j, lay in enumerate(layers_raw):
+            lpath = path + ("layers", j)
+            if isinstance(lay, str):
+                lay = {"name": lay}
+            _typed(where, lay, dict, lpath, "a layer name or a {name = ..., channels = ...} table")
+            _check_keys(where, lay, _LAYER_KEYS, lpath)
+            lname = _typed(where, lay.get("name"), str, lpath + ("name",), "a layer name")
+            try:
+                layer = model.layer(lname)
+            except VizcnnError as exc:
+                raise where.error(lpath, str(exc), needle=f'"{lname}"') from None
+            count = channel_count(model, layer)
+            chans = lay.get("channels", default_channels)
+            cpath = lpath + ("channels",) if "channels" in lay else path + ("channels",)
+            channels = _channels(where, chans, count, cpath, needle=f"\"{lname}\"" if "channels" in lay else None)
+            ltitle = lay.get("title")
+            if ltitle is not None:
+                _typed(where, ltitle, str, lpath + ("title",), "a string")
+            layers.append(LayerSpec(lname, channels, ltitle))
+        entries.append(
+            ModelEntry(
+                name=name,
+                weights=weights,
+                title=_typed(where, m.get("title", name), str, path + ("title",), "a string"),
+                note=_typed(where, m.get("note", ""), str, path + ("note",), "a string"),
+                layers=tuple(layers),
+                views=tuple(views),
+                render=render,
+            )
+        )
+    return GallerySpec(source=source, title=title, description=description, models=tuple(entries)), loaded
+
+
+def load_spec(path: str | os.PathLike, *, load=None) -> tuple[GallerySpec, dict[str, Any]]:
+    """Read and validate the spec file at ``path`` (see :func:`parse_spec`)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise VizcnnError(f"gallery spec {str(path)!r} does not exist; the shipped specs are in galleries/.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise VizcnnError(f"cannot read gallery spec {str(path)!r}: {exc}.") from None
+    return parse_spec(text, str(path), load=load)
