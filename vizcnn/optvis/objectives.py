@@ -1,0 +1,205 @@
+"""Objectives for feature visualization: small composable objects, as in lucid/lucent.
+
+An :class:`Objective` maps the captured activations of a batch to one value
+per batch element (higher = more of what we want). The optimizer maximizes the
+sum over the batch; the per-element values are what a render reports. Layers
+are named as everywhere in vizcnn (``conv3``, ``fc8``, ``features.6``) and
+resolved when the objective is rendered against a model, so the same
+objective object works for any model that has those layers.
+
+    >>> obj = channel("conv3", 5) - 0.5 * channel("conv3", 9)
+    >>> obj.layers
+    ('conv3',)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import VizcnnError
+
+__all__ = ["OUTPUT", "Objective", "channel", "channels_per_image", "class_logit", "direction", "diversity", "neuron"]
+
+#: Pseudo-layer name for the network's output (the logits).
+OUTPUT = "<output>"
+
+#: ``fn(acts, model) -> (N,)``: captured activations by layer name -> value per batch element.
+ObjectiveFn = Callable[[Mapping[str, torch.Tensor], object], torch.Tensor]
+
+
+class Objective:
+    """A differentiable value per batch element, built from layer activations.
+
+    Objectives combine with ``+``, ``-``, ``*``/``/`` by a number and unary
+    ``-``; the result needs the union of the layers of its parts.
+
+    Attributes:
+        layers: layer names this objective reads (:data:`OUTPUT` for the logits).
+        description: readable form, e.g. ``channel(conv3, 5)``.
+    """
+
+    def __init__(self, fn: ObjectiveFn, layers: Sequence[str], description: str) -> None:
+        self.fn = fn
+        self.layers = tuple(dict.fromkeys(layers))
+        self.description = description
+
+    def __call__(self, acts: Mapping[str, torch.Tensor], model=None) -> torch.Tensor:
+        """Values ``(N,)`` for the activations in ``acts`` (layer name -> tensor)."""
+        return self.fn(acts, model)
+
+    def __repr__(self) -> str:
+        return f"Objective({self.description})"
+
+    def __add__(self, other: "Objective | float") -> "Objective":
+        if isinstance(other, (int, float)):
+            return Objective(lambda a, m: self(a, m) + other, self.layers, f"{self.description} + {other}")
+        if not isinstance(other, Objective):
+            return NotImplemented
+        return Objective(
+            lambda a, m: self(a, m) + other(a, m), self.layers + other.layers, f"{self.description} + {other.description}"
+        )
+
+    __radd__ = __add__
+
+    def __mul__(self, k: float) -> "Objective":
+        if not isinstance(k, (int, float)):
+            raise TypeError(f"an objective can be multiplied by a number only, not {type(k).__name__}")
+        return Objective(lambda a, m: k * self(a, m), self.layers, f"{k} * ({self.description})")
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, k: float) -> "Objective":
+        if not isinstance(k, (int, float)):
+            raise TypeError(f"an objective can be divided by a number only, not {type(k).__name__}")
+        return self * (1.0 / k)
+
+    def __neg__(self) -> "Objective":
+        return Objective(lambda a, m: -self(a, m), self.layers, f"-({self.description})")
+
+    def __sub__(self, other: "Objective | float") -> "Objective":
+        return self + (-other)
+
+    def __rsub__(self, other: float) -> "Objective":
+        return (-self) + other
+
+
+def _only(values: torch.Tensor, batch: int | None) -> torch.Tensor:
+    """Keep element ``batch`` of ``values`` (N,), zero the others; all when ``batch`` is None."""
+    if batch is None:
+        return values
+    if not -values.shape[0] <= batch < values.shape[0]:
+        raise VizcnnError(f"batch index {batch} is out of range for a batch of {values.shape[0]} images.")
+    mask = torch.zeros_like(values)
+    mask[batch] = 1
+    return values * mask
+
+
+def _channel_of(t: torch.Tensor, layer: str, n: int) -> torch.Tensor:
+    if not 0 <= n < t.shape[1]:
+        raise VizcnnError(
+            f"channel {n} is out of range: layer {layer} has {t.shape[1]} channels (0-{t.shape[1] - 1})."
+        )
+    return t[:, n]
+
+
+def _tag(batch: int | None) -> str:
+    return "" if batch is None else f", batch={batch}"
+
+
+def channel(layer: str, n: int, batch: int | None = None) -> Objective:
+    """Mean activation of channel ``n`` of ``layer`` over all positions.
+
+    For a fully connected layer (``(N, C)`` output) it is unit ``n`` itself.
+    ``batch=i`` restricts the objective to batch element ``i``.
+    """
+
+    def fn(acts, _model):
+        c = _channel_of(acts[layer], layer, n)
+        return _only(c.flatten(1).mean(1), batch)
+
+    return Objective(fn, [layer], f"channel({layer}, {n}{_tag(batch)})")
+
+
+def neuron(layer: str, n: int, x: int | None = None, y: int | None = None, batch: int | None = None) -> Objective:
+    """Activation of channel ``n`` at one position (the centre unit, ``H // 2, W // 2``, by default)."""
+
+    def fn(acts, _model):
+        c = _channel_of(acts[layer], layer, n)
+        if c.dim() == 1:
+            return _only(c, batch)
+        h, w = c.shape[-2:]
+        yy, xx = (h // 2 if y is None else y), (w // 2 if x is None else x)
+        if not (0 <= yy < h and 0 <= xx < w):
+            raise VizcnnError(f"position x={xx}, y={yy} is outside layer {layer}'s {w}x{h} map.")
+        return _only(c[:, yy, xx], batch)
+
+    return Objective(fn, [layer], f"neuron({layer}, {n}, x={x}, y={y}{_tag(batch)})")
+
+
+def direction(layer: str, vector: torch.Tensor | Sequence[float], batch: int | None = None) -> Objective:
+    """Dot product of the activation vector at each position with ``vector`` ``(C,)``, averaged over positions."""
+    v = torch.as_tensor(vector, dtype=torch.float32).flatten()
+
+    def fn(acts, _model):
+        t = acts[layer]
+        if t.shape[1] != v.numel():
+            raise VizcnnError(f"direction has {v.numel()} entries but layer {layer} has {t.shape[1]} channels.")
+        w = v.to(t.device, t.dtype).view(1, -1, *([1] * (t.dim() - 2)))
+        return _only((t * w).sum(1).flatten(1).mean(1), batch)
+
+    return Objective(fn, [layer], f"direction({layer}, {v.numel()}-vector{_tag(batch)})")
+
+
+def class_logit(target: str | int, batch: int | None = None) -> Objective:
+    """The network's output unit for a class (name or index, resolved by ``model.class_index``)."""
+
+    def fn(acts, model):
+        logits = acts[OUTPUT]
+        index = model.class_index(target) if model is not None else int(target)
+        return _only(logits[:, index], batch)
+
+    return Objective(fn, [OUTPUT], f"class_logit({target!r}{_tag(batch)})")
+
+
+def channels_per_image(layer: str, channels: Sequence[int]) -> Objective:
+    """Image ``i`` maximizes channel ``channels[i]`` of ``layer``: the batched form of
+    ``sum(channel(layer, c, batch=i) for i, c in enumerate(channels))``, one gather for all."""
+    rows = [int(c) for c in channels]
+
+    def fn(acts, _model):
+        t = acts[layer]
+        if t.shape[0] != len(rows):
+            raise VizcnnError(f"{len(rows)} channels for a batch of {t.shape[0]} images.")
+        for c in rows:
+            _channel_of(t, layer, c)
+        index = torch.tensor(rows, device=t.device)
+        return t[torch.arange(len(rows), device=t.device), index].flatten(1).mean(1)
+
+    return Objective(fn, [layer], f"channels({layer}, {rows[:4]}{'...' if len(rows) > 4 else ''})")
+
+
+def diversity(layer: str, groups: int = 1) -> Objective:
+    """Lucid's diversity term: how alike the batch elements' Gram matrices at ``layer`` are.
+
+    Element ``i`` gets ``sum_{j != i} <G_i, G_j> / n`` over the ``n`` other
+    elements of its group, each Gram matrix L2-normalized, so the values sum
+    to lucid's diversity. ``groups`` splits the batch into that many equal
+    consecutive groups (one per channel when rendering several channels with
+    several samples each). It measures similarity: subtract it
+    (``channel(...) - 100 * diversity(...)``) to push the images apart, as in lucid.
+    """
+
+    def fn(acts, _model):
+        t = acts[layer]
+        n = t.shape[0] // groups
+        if n * groups != t.shape[0]:
+            raise VizcnnError(f"a batch of {t.shape[0]} images does not split into {groups} equal groups.")
+        flat = t.flatten(2) if t.dim() > 2 else t.unsqueeze(-1)
+        grams = F.normalize(torch.bmm(flat, flat.transpose(1, 2)).flatten(1), p=2, dim=1).view(groups, n, -1)
+        sims = grams @ grams.transpose(1, 2)
+        return ((sims.sum(2) - sims.diagonal(dim1=1, dim2=2)) / n).flatten()
+
+    return Objective(fn, [layer], f"diversity({layer}{'' if groups == 1 else f', groups={groups}'})")
