@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -106,9 +107,9 @@ def main() -> None:
     save_with(out, lambda tmp: save_file(state, str(tmp)))
     recipe = {
         "model": args.model,
-        "data": f"{len(xtr)} training digits from {train.source}",
+        "data": f"{len(xtr)} training digits from {os.path.relpath(train.source, ROOT)}",
         "test_accuracy": acc,
-        "test_set": f"{len(xte)} digits from {test.source}",
+        "test_set": f"{len(xte)} digits from {os.path.relpath(test.source, ROOT)}",
         "epochs": args.epochs,
         "batch_size": args.batch_size,
         "optimizer": "AdamW(weight_decay=5e-4)",
