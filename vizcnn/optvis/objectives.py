@@ -118,7 +118,7 @@ def channel(layer: str, n: int, batch: int | None = None) -> Objective:
 
     def fn(acts, _model):
         c = _channel_of(acts[layer], layer, n)
-        return _only(c.flatten(1).mean(1), batch)
+        return _only(c.reshape(c.shape[0], -1).mean(1), batch)
 
     return Objective(fn, [layer], f"channel({layer}, {n}{_tag(batch)})")
 
@@ -176,7 +176,7 @@ def channels_per_image(layer: str, channels: Sequence[int]) -> Objective:
         for c in rows:
             _channel_of(t, layer, c)
         index = torch.tensor(rows, device=t.device)
-        return t[torch.arange(len(rows), device=t.device), index].flatten(1).mean(1)
+        return t[torch.arange(len(rows), device=t.device), index].reshape(len(rows), -1).mean(1)
 
     return Objective(fn, [layer], f"channels({layer}, {rows[:4]}{'...' if len(rows) > 4 else ''})")
 

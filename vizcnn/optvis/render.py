@@ -73,6 +73,24 @@ class RenderResult(PNGResult):
 
 
 @contextmanager
+def _threads(work: int, device: torch.device):
+    """One CPU thread for small renders (MNIST-sized), where threads cost more than they save."""
+    before = torch.get_num_threads()
+    small = device.type == "cpu" and work <= _SMALL_WORK
+    try:
+        if small:
+            torch.set_num_threads(1)
+        yield
+    finally:
+        if small:
+            torch.set_num_threads(before)
+
+
+#: Pixels per step (batch x side^2) up to which a render runs on one thread.
+_SMALL_WORK = 32 * 32 * 32
+
+
+@contextmanager
 def _frozen(net: torch.nn.Module):
     """Switch off gradients for the network's parameters; restore them afterwards."""
     flags = [(p, p.requires_grad) for p in net.parameters()]
@@ -152,7 +170,7 @@ def _optimize(
     from tqdm.auto import tqdm
 
     bar = tqdm(total=steps, disable=not progress, desc=obj.description[:60], leave=False)
-    with _frozen(model.net), capture(model.net, modules, stop=stop) as cap:
+    with _threads(batch * size * size, device), _frozen(model.net), capture(model.net, modules, stop=stop) as cap:
         try:
             for step in range(steps):
                 optimizer.zero_grad(set_to_none=True)

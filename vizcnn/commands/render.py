@@ -1,0 +1,92 @@
+"""Feature visualization: optimize images that excite channels or classes.
+
+  vizcnn render mnist-cnn conv2:0-7
+  vizcnn render mnist-cnn fc2:3 --steps 128 -o three.png
+  vizcnn render alexnet conv3:1,4,9 --diversity 3 --size 96
+  vizcnn render alexnet fc8:"Labrador retriever"
+
+CHANNELS is 5, 0-15, 1,4,9 or all. For the output layer a class name (or
+index) works too. All channels are rendered together, one image per channel
+(times --diversity), and the picture is saved as a labelled grid with the
+final activation of each image. The progress bar shows the mean objective and
+the time left. The same --seed gives the same picture.
+"""
+
+from __future__ import annotations
+
+from ._common import add_model_args, add_parser, default_output, model_from_args, parse_channels, print_json
+
+
+def register(sub) -> None:
+    p = add_parser(sub, "render", __doc__)
+    add_model_args(p)
+    p.add_argument("target", metavar="LAYER:CHANNELS", help="e.g. conv3:5, conv2:0-15, fc8:'Labrador retriever'")
+    p.add_argument("--steps", type=int, default=256, help="optimization steps (default 256)")
+    p.add_argument("--size", type=int, help="image side in pixels (default: 28 for MNIST models, 128 for RGB ones)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--diversity", type=int, default=0, metavar="D", help="D diverse images per channel")
+    p.add_argument("--param", choices=["fourier", "pixel"], default="fourier", help="image parameterization")
+    p.add_argument("-o", "--output", metavar="FILE", help="output image (default vizcnn-out/MODEL-LAYER-CHANNELS.png)")
+    p.add_argument("--json", action="store_true", help="print the values as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def _targets(model, layer_name: str, text: str) -> tuple[object, list[int], bool]:
+    """Resolve ``LAYER`` and ``CHANNELS``; class names are allowed for the output layer."""
+    import torch
+
+    from ..errors import VizcnnError
+    from ..hooks import capture
+
+    layer = model.layer(layer_name)
+    x = torch.zeros((1, *model.input.shape), device=model.device)
+    with torch.no_grad(), capture(model.net, {"layer": layer.module}, stop=False) as cap:
+        out = cap.run(x)
+    is_output = out is not None and cap["layer"].shape == out.shape
+    count = cap["layer"].shape[1]
+    spec = text.strip()
+    if spec == "all" or spec.replace(",", "").replace("-", "").replace(" ", "").isdigit():
+        return layer, parse_channels(spec, count), is_output
+    if not is_output:
+        raise VizcnnError(
+            f"{spec!r} is not a channel list, and class names work only for the output layer; "
+            f"give channels of {layer_name} as 5, 0-15, 1,4,9 or all."
+        )
+    return layer, [model.class_index(spec)], True
+
+
+def run(args) -> int:
+    from .. import optvis
+    from ..errors import VizcnnError
+
+    layer_name, sep, spec = args.target.partition(":")
+    if not sep or not layer_name or not spec:
+        raise VizcnnError(f"cannot read {args.target!r}: write LAYER:CHANNELS, e.g. conv3:5, conv2:0-15 or fc8:'tabby cat'.")
+    if args.steps < 1:
+        raise VizcnnError(f"--steps must be at least 1, not {args.steps}.")
+    if args.diversity < 0:
+        raise VizcnnError(f"--diversity must be 0 or more, not {args.diversity}.")
+    model = model_from_args(args)
+    layer, channels, is_output = _targets(model, layer_name, spec)
+    res = optvis.render_channels(
+        model, layer.name, channels, diversity=args.diversity, steps=args.steps, size=args.size,
+        seed=args.seed, param=args.param, progress=not (args.quiet or args.json),
+    )  # fmt: skip
+    if is_output:
+        res.labels = [str(model.categories[c]) for c in res.channels]
+    out = args.output or default_output(model.name, layer_name, spec)
+    res.save(out)
+    if args.json:
+        print_json(
+            {
+                "model": model.name, "layer": layer_name, "path": layer.path, "output": str(out),
+                "steps": args.steps, "size": int(res.images.shape[-1]), "seed": args.seed,
+                "images": [{"channel": c, "label": lab, "value": v} for c, lab, v in zip(res.channels, res.labels, res.values)],
+            }
+        )  # fmt: skip
+    else:
+        for lab, v in zip(res.labels, res.values):
+            print(f"{lab}: {v:.3f}")
+        print(f"saved {out}")
+    return 0
