@@ -20,20 +20,39 @@ def add_parser(sub, name: str, doc: str, **kwargs) -> argparse.ArgumentParser:
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
-    """``MODEL`` and ``--weights``."""
-    p.add_argument("model", metavar="MODEL", help="zoo name (see `vizcnn models`) or torchvision:NAME")
+    """``MODEL``, ``--weights`` and the input description for models that carry none."""
+    p.add_argument(
+        "model",
+        metavar="MODEL",
+        help="zoo name (see `vizcnn models`), torchvision:NAME, timm:NAME, module.path:callable, "
+        "or a TorchScript .pt / exported .pt2 file",
+    )
     p.add_argument(
         "--weights",
         metavar="FILE",
         help="state dict (.pth/.pt) or .safetensors file; 'random' for an untrained network "
         "(default: bundled weights, or torchvision's cache under $TORCH_HOME)",
     )
+    g = p.add_argument_group("input description (for your own models; overrides what a model carries)")
+    g.add_argument("--input-size", metavar="CxHxW", help="input the network takes, e.g. 3x32x32 (default: 3x224x224)")
+    g.add_argument("--mean", metavar="M,M,M", help="per-channel mean subtracted from pixels in [0, 1] (default: 0)")
+    g.add_argument("--std", metavar="S,S,S", help="per-channel standard deviation divided by (default: 1)")
+    g.add_argument("--class-names", metavar="FILE", help="class names: one per line, or a JSON list (default: 0..N-1)")
 
 
 def model_from_args(args: argparse.Namespace):
     from ..models import load_model
+    from ..models.custom import parse_floats, parse_input_size, read_classes
 
-    return load_model(args.model, args.weights)
+    opts = vars(args)  # .get: a namespace built without add_model_args lacks the input flags
+    return load_model(
+        args.model,
+        args.weights,
+        input_size=parse_input_size(opts["input_size"]) if opts.get("input_size") else None,
+        mean=parse_floats(opts["mean"], "--mean") if opts.get("mean") else None,
+        std=parse_floats(opts["std"], "--std") if opts.get("std") else None,
+        categories=read_classes(opts["class_names"]) if opts.get("class_names") else None,
+    )
 
 
 def print_json(data: Any) -> None:

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-__all__ = ["LayerInfo", "derive_aliases", "forward_order", "layer_table"]
+__all__ = ["LayerInfo", "derive_aliases", "forward_order", "kind_of", "layer_table"]
 
 _SPATIAL = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
 
@@ -16,8 +16,11 @@ def forward_order(net: nn.Module, input_shape: tuple[int, ...]) -> list[tuple[st
     """Leaf modules in the order the forward pass runs them, with their output shapes.
 
     Runs one dummy batch of shape ``(1, *input_shape)``; a module that runs
-    twice (a shared ReLU) is listed at its first use.
+    twice (a shared ReLU) is listed at its first use. A TorchScript model runs
+    no hooks: its leaves come in definition order with empty shapes.
     """
+    if isinstance(net, torch.jit.ScriptModule):  # no hooks: definition order, shapes unknown
+        return [(path, m, ()) for path, m in net.named_modules() if path and not list(m.children())]
     seen: dict[str, tuple[nn.Module, tuple[int, ...]]] = {}
     handles = []
 
@@ -41,12 +44,23 @@ def forward_order(net: nn.Module, input_shape: tuple[int, ...]) -> list[tuple[st
     return [(path, module, shape) for path, (module, shape) in seen.items()]
 
 
+def kind_of(module: nn.Module) -> str:
+    """The class name; a TorchScript submodule reports the class it was scripted from (``Conv2d``)."""
+    if isinstance(module, torch.jit.ScriptModule):
+        return module.original_name
+    return type(module).__name__
+
+
+def _is(module: nn.Module, kinds: tuple[type, ...]) -> bool:
+    return isinstance(module, kinds) or kind_of(module) in {k.__name__ for k in kinds}
+
+
 def derive_aliases(net: nn.Module, input_shape: tuple[int, ...]) -> dict[str, str]:
     """``conv1..convN`` for Conv2d and ``fc1..fcN`` for Linear modules, in forward order."""
     aliases: dict[str, str] = {}
     counts = {"conv": 0, "fc": 0}
     for path, module, _ in forward_order(net, input_shape):
-        kind = "conv" if isinstance(module, nn.Conv2d) else "fc" if isinstance(module, nn.Linear) else None
+        kind = "conv" if _is(module, (nn.Conv2d,)) else "fc" if _is(module, (nn.Linear,)) else None
         if kind:
             counts[kind] += 1
             aliases[f"{kind}{counts[kind]}"] = path
@@ -91,13 +105,13 @@ def layer_table(net: nn.Module, input_shape: tuple[int, ...], aliases: dict[str,
     rows = []
     for path, module, shape in forward_order(net, input_shape):
         kernel = stride = padding = None
-        if isinstance(module, _SPATIAL):
+        if _is(module, _SPATIAL):
             k, s, p = _pair(module.kernel_size)[0], _pair(module.stride or module.kernel_size)[0], _pair(module.padding)[0]
             d = _pair(getattr(module, "dilation", 1))[0]
             rf += (k - 1) * d * jump
             jump *= s
             kernel, stride, padding = k, s, p
-        elif isinstance(module, (nn.Linear, nn.Flatten)):
+        elif _is(module, (nn.Linear, nn.Flatten)):
             rf = full
         w = getattr(module, "weight", None)
         b = getattr(module, "bias", None)
@@ -105,7 +119,7 @@ def layer_table(net: nn.Module, input_shape: tuple[int, ...], aliases: dict[str,
             LayerInfo(
                 name=by_path.get(path, path),
                 path=path,
-                type=type(module).__name__,
+                type=kind_of(module),
                 kernel=kernel,
                 stride=stride,
                 padding=padding,

@@ -21,6 +21,7 @@ from torch import nn
 
 from ..device import default_device
 from ..errors import VizcnnError, WeightsNotFoundError, unknown_name
+from . import custom
 from .layers import derive_aliases
 from .mnist_nets import LeNet, MnistCNN
 from .model import InputSpec, Model
@@ -129,7 +130,8 @@ def get_spec(name: str) -> ModelSpec:
         arch = name.split(":", 1)[1]
         return _REGISTRY[arch] if arch in _REGISTRY else _torchvision_spec(arch, name)
     raise unknown_name(
-        "model", name, list_models(), hint="Any torchvision classification model works as torchvision:NAME (e.g. torchvision:resnet18)."
+        "model", name, list_models(), hint="Any torchvision classification model works as torchvision:NAME (e.g. torchvision:resnet18); "
+        "your own model as module.path:callable, a TorchScript .pt or exported .pt2 file, or timm:NAME."
     )
 
 
@@ -158,38 +160,64 @@ def load_model(
     weights: str | os.PathLike | None = None,
     *,
     device: torch.device | str | None = None,
+    input_size: Sequence[int] | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    categories: Sequence[str] | None = None,
 ) -> Model:
-    """Build a zoo model with its weights, in eval mode, on ``device``.
+    """Build a model with its weights, in eval mode, on ``device``.
 
     Args:
-        name: a name from :func:`list_models` or ``torchvision:NAME``.
+        name: a name from :func:`list_models`, ``torchvision:NAME``,
+            ``timm:NAME``, ``module.path:callable`` or a saved model file
+            (TorchScript ``.pt``, exported program ``.pt2``); see
+            :mod:`vizcnn.models.custom`.
         weights: ``None`` for the default weights (bundled, or torchvision's
             cache under ``$TORCH_HOME``); a path to a state dict
             (``.pth``/``.pt``, loaded with ``weights_only=True``) or a
             ``.safetensors`` file; or ``"random"`` for an untrained network.
         device: defaults to the GPU when available, else the CPU.
+        input_size: ``(C, H, W)`` the network takes, for models that do not
+            say (overrides what a model carries).
+        mean, std: per-channel normalization (one value or one per channel).
+        categories: class names, one per output unit.
 
     Raises:
         VizcnnError: unknown name, or weights that do not fit.
         WeightsNotFoundError: the default weights are not on this machine.
     """
-    spec = get_spec(name)
-    net = spec.build(len(spec.categories))
-    if weights is None:
-        path = spec.default_weights_path()
-        if path is None or not path.is_file():
-            raise WeightsNotFoundError(_missing_weights_message(spec, path or Path("?")))
-        load_into(net, read_state_dict(path), str(path))
-        source = "bundled" if spec.bundled else str(path)
-    elif str(weights) == "random":
-        source = "random"
+    device = torch.device(device) if device else default_device()
+    if custom.is_custom(name):
+        net, model_input, names, source = custom.build_custom(
+            name, weights, device, input_size=input_size, mean=mean, std=std, categories=categories
+        )
+        spec_aliases: Mapping[str, str] = {}
     else:
-        load_into(net, read_state_dict(weights), str(weights))
-        source = str(weights)
-    _switch_off_inplace(net)
-    net.to(device or default_device())
-    aliases = dict(spec.aliases) or derive_aliases(net, spec.input.shape)
-    return Model(name=name, net=net, input=spec.input, categories=list(spec.categories), aliases=aliases, weights=source)
+        spec = get_spec(name)
+        net = spec.build(len(spec.categories))
+        if weights is None:
+            path = spec.default_weights_path()
+            if path is None or not path.is_file():
+                raise WeightsNotFoundError(_missing_weights_message(spec, path or Path("?")))
+            load_into(net, read_state_dict(path), str(path))
+            source = "bundled" if spec.bundled else str(path)
+        elif str(weights) == "random":
+            source = "random"
+        else:
+            load_into(net, read_state_dict(weights), str(weights))
+            source = str(weights)
+        net.to(device)
+        model_input = custom.describe_input(spec.input, input_size, mean, std)
+        if categories is not None and len(categories) != len(spec.categories):
+            raise VizcnnError(f"{len(categories)} class names given, but {name} has {len(spec.categories)} classes.")
+        names = list(categories if categories is not None else spec.categories)
+        if input_size is not None:
+            custom.output_shape(net, model_input, guessed=False, what=name)
+        spec_aliases = spec.aliases
+    if not isinstance(net, torch.jit.ScriptModule):
+        _switch_off_inplace(net)
+    aliases = dict(spec_aliases) or derive_aliases(net, model_input.shape)
+    return Model(name=name, net=net, input=model_input, categories=names, aliases=aliases, weights=source)
 
 
 def _register_builtin() -> None:
