@@ -44,7 +44,7 @@ __all__ = [
     "semantic_dictionary",
 ]
 
-_PALETTE = [tuple(int(255 * c) for c in rgb) for rgb in colormaps["tab20"].colors]
+_PALETTE = [tuple(int(255 * c) for c in rgb) for name in ("tab20", "tab20b", "tab20c") for rgb in colormaps[name].colors]
 
 
 def _activations(model: Model, x: torch.Tensor, layer) -> torch.Tensor:
@@ -236,6 +236,7 @@ class AttributionDictionary(PNGResult):
     top: int
     features: dict[int, Image.Image] = field(default_factory=dict, repr=False)
     source: str = ""
+    predictions: list[tuple[str, float]] = field(default_factory=list)
 
     @property
     def main(self) -> Attribution:
@@ -277,8 +278,6 @@ class AttributionDictionary(PNGResult):
                     "bottom": a.top(min(self.top, 5), largest=False),
                 }
             )
-        probs = main.logits.softmax(0)
-        pv, pi = probs.topk(min(5, probs.numel()))
         return render_template(
             "attribution.html",
             title=title or f"{main.model} {main.layer}: {main.label}",
@@ -288,15 +287,9 @@ class AttributionDictionary(PNGResult):
             source=self.source,
             image=_tile(main.image, 224),
             figure=data_uri(main.to_image()),
-            predictions=[{"name": str(i_name), "p": float(p)} for i_name, p in zip(self._names(pi), pv)],
+            predictions=[{"name": name, "p": p} for name, p in self.predictions],
             sections=sections,
         )
-
-    def _names(self, idx: torch.Tensor) -> list[str]:
-        names = {a.target: a.target_name for a in self.attributions} | {
-            a.vs: a.vs_name for a in self.attributions if a.vs is not None
-        }
-        return [names.get(int(i), f"class {int(i)}") for i in idx]
 
     def _repr_html_(self) -> str:
         return _iframe(self.to_html())
@@ -323,7 +316,10 @@ def attribution_dictionary(
     if vs is not None:
         attrs.append(algo.attribute(image, vs, n_steps=n_steps))
         attrs.append(algo.attribute(image, target, vs=vs, n_steps=n_steps))
-    result = AttributionDictionary(attrs, max(1, int(top)), source=source)
+    probs = attrs[0].logits.softmax(0)
+    pv, pi = probs.topk(min(5, probs.numel()))
+    predictions = [(str(model.categories[int(i)]), float(p)) for i, p in zip(pi, pv)]
+    result = AttributionDictionary(attrs, max(1, int(top)), source=source, predictions=predictions)
     result.features = _features(model, algo.layer.name, result.channels(), fv_steps, fv_size, cache)
     return result
 
