@@ -8,7 +8,7 @@
 The image goes through the model's own preprocessing (any size; RGBA and
 greyscale are converted). Channels are ranked by mean activation unless
 --channels picks them. --json prints channel, mean and max for each shown
-channel and the top classes (the PNG is written as well). --classes 0 skips
+channel and the top classes (the PNG is written as well). --top-classes 0 skips
 the predictions, and the forward pass then stops right after LAYER.
 """
 
@@ -25,7 +25,7 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", metavar="PNG", help="output file (default: vizcnn-out/MODEL-LAYER-activations-IMAGE.png)")
     p.add_argument("--top", type=int, default=8, metavar="K", help="show the K channels with the highest mean (default 8)")
     p.add_argument("--channels", metavar="LIST", help="channels to show instead: 5, 0-15, 1,4,9 or all")
-    p.add_argument("--classes", type=int, default=5, metavar="N", help="top predicted classes to show (default 5; 0: none)")
+    p.add_argument("--top-classes", type=int, default=5, metavar="N", help="top predicted classes to show (default 5; 0: none)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(run=run)
 
@@ -39,7 +39,7 @@ def run(args) -> int:
     model = model_from_args(args)
     image = load_image(args.image)
     channels = parse_channels(args.channels, channel_count(model, args.layer)) if args.channels else None
-    maps = activations(model, args.layer, image, top=args.top, channels=channels, classes=args.classes)
+    maps = activations(model, args.layer, image, top=args.top, channels=channels, classes=args.top_classes)
     out = args.output or default_output(model.name, args.layer, "activations", Path(args.image).stem)
     maps.save(out)
     if args.json:

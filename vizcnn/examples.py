@@ -1,0 +1,292 @@
+"""Dataset examples: the real images that excite one channel most (as in OpenAI Microscope).
+
+A data set is streamed in batches; only the running top ``k`` (value, index,
+location, input pixels) is kept, so memory depends on ``k`` and the batch
+size, never on the data set. For a conv layer each example also records where
+the channel peaked and the input crop that location sees (its receptive field).
+
+    >>> ex = vizcnn.examples.top_examples(model, "conv3", 5, "sample", k=9)
+    >>> ex.values, ex.indices, ex.boxes[0]
+    >>> ex.save("conv3-5.png")
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image, ImageDraw
+from torch import nn
+
+from .activations import input_view, layer_output
+from .data import Digits, iter_image_files, load_image, mnist
+from .errors import VizcnnError
+from .models import Layer, Model, layer_table
+from .report.figure import PNGResult, image_grid
+
+__all__ = ["DatasetExamples", "receptive_field", "top_examples"]
+
+#: Side of each drawn tile, in pixels.
+TILE = 96
+
+Box = tuple[int, int, int, int]
+
+
+def receptive_field(model: Model, layer: str | nn.Module | Layer) -> tuple[int, int, float] | None:
+    """``(size, jump, start)`` of one unit of ``layer`` in input pixels, or ``None`` when it sees the whole input.
+
+    ``start`` is the input position of the centre of unit 0 (negative when
+    padding puts it outside the image); unit ``i`` is centred at
+    ``start + i * jump``. Exact for chain networks, like :func:`~vizcnn.models.layer_table`.
+    """
+    path = model.layer(layer).path
+    start = 0.0
+    for row in layer_table(model.net, model.input.shape, dict(model.aliases)):
+        if row.kernel is not None:
+            start += ((row.kernel - 1) / 2 - row.padding) * (row.jump // row.stride)
+        if row.path == path:
+            return (row.receptive_field, row.jump, start) if len(row.output) == 3 else None
+        if row.type in ("Linear", "Flatten"):
+            return None  # everything after a flatten sees the whole input
+    return None
+
+
+@dataclass
+class DatasetExamples(PNGResult):
+    """The top ``k`` images of a data set for one channel, best first.
+
+    Attributes:
+        model, layer, channel: what was measured.
+        values: ``(k,)`` the channel's maximum over positions (conv) or its value (linear).
+        indices: position of each image in the data set.
+        names: ``mnist:I`` for digits, the file path for image folders.
+        images: the inputs as the model sees them (PIL).
+        locations: ``(y, x)`` of the maximum in the layer's map, or ``None`` for linear layers.
+        boxes: ``(left, top, right, bottom)`` input crop the maximum sees, or ``None``.
+        crops: the input crops (the whole image for linear layers).
+        seen: images looked at; skipped: unreadable files left out; source: the data set.
+    """
+
+    model: str
+    layer: str
+    channel: int
+    values: torch.Tensor
+    indices: list[int]
+    names: list[str]
+    images: list[Image.Image]
+    locations: list[tuple[int, int] | None]
+    boxes: list[Box | None]
+    crops: list[Image.Image]
+    seen: int
+    skipped: int
+    source: str
+
+    def as_dict(self) -> dict:
+        return {
+            "model": self.model,
+            "layer": self.layer,
+            "channel": self.channel,
+            "source": self.source,
+            "seen": self.seen,
+            "skipped": self.skipped,
+            "examples": [
+                {"index": i, "name": n, "value": float(v), "location": list(loc) if loc else None,
+                 "box": list(b) if b else None}
+                for i, n, v, loc, b in zip(self.indices, self.names, self.values.tolist(), self.locations, self.boxes)
+            ],
+        }  # fmt: skip
+
+    def to_image(self) -> Image.Image:
+        n = len(self.images)
+        ncols = math.ceil(n / math.ceil(n / 9))
+        tiles: list[Image.Image] = []
+        labels: list[str] = []
+        blank = Image.new("RGB", (TILE, TILE), (255, 255, 255))
+        for start in range(0, len(self.images), ncols):
+            block = range(start, min(start + ncols, len(self.images)))
+            pad = ncols - len(block)
+            tiles += [self._framed(i) for i in block] + [blank] * pad
+            labels += [f"{_short(self.names[i])} {float(self.values[i]):.2f}" for i in block] + [""] * pad
+            if any(self.boxes[i] for i in block):
+                tiles += [self.crops[i] for i in block] + [blank] * pad
+                labels += ["crop" if self.boxes[i] else "" for i in block] + [""] * pad
+        title = f"{self.model} {self.layer}:{self.channel} · top {len(self.images)} of {self.seen}"
+        return image_grid(tiles, labels, ncols=ncols, tile_size=TILE, title=title)
+
+    def _framed(self, i: int) -> Image.Image:
+        """Image ``i`` enlarged to a tile, with its crop box drawn in red."""
+        image = self.images[i].convert("RGB")
+        scale = TILE / max(image.size)
+        resample = Image.NEAREST if max(image.size) <= 64 else Image.BILINEAR
+        big = image.resize((round(image.width * scale), round(image.height * scale)), resample)
+        if self.boxes[i]:
+            left, top, right, bottom = (round(v * scale) for v in self.boxes[i])
+            ImageDraw.Draw(big).rectangle((left, top, right - 1, bottom - 1), outline=(230, 30, 30), width=2)
+        return big
+
+
+def _short(name: str, limit: int = 10) -> str:
+    stem = Path(name).stem if not name.startswith("mnist:") else name[len("mnist:"):]
+    return stem if len(stem) <= limit else stem[: limit - 1] + "…"
+
+
+def _batches(model: Model, data, batch_size: int) -> tuple[int, str, Iterator[tuple[int, list[int], list[str], torch.Tensor | None]]]:
+    """``(size, description, batches)``.
+
+    Each batch is (images tried, indices read, their names, pixels in [0, 1]
+    ``(B, C, H, W)`` or ``None`` when none could be read).
+    """
+    if data is None:
+        if model.input.channels != 1:
+            raise VizcnnError(
+                f"{model.name} takes {model.input.size}x{model.input.size} colour images: give a folder of images "
+                "with --data DIR (JPEG/PNG, searched recursively). The bundled MNIST sample fits the MNIST models only."
+            )
+        data = "sample"
+    if isinstance(data, (str, os.PathLike)) and str(data) != "sample":
+        folder = Path(data)
+        if not folder.is_dir():
+            raise VizcnnError(f"data {str(data)!r} is not a folder: give a folder of images, an MNIST folder, or 'sample'.")
+        if any(folder.glob("*idx3-ubyte*")) or any(folder.glob("raw/*idx3-ubyte*")) or any(folder.glob("MNIST/raw/*idx3-ubyte*")):
+            data = mnist(folder)
+        else:
+            files = list(iter_image_files(folder))
+            if not files:
+                raise VizcnnError(f"no images in {str(folder)!r}: expected JPEG/PNG files (searched recursively) or MNIST IDX files.")
+            return len(files), str(folder), _file_batches(model, files, batch_size)
+    if str(data) == "sample":
+        data = mnist("sample")
+    if not isinstance(data, Digits):
+        raise VizcnnError(f"cannot read data {data!r}: give 'sample', an MNIST folder or a folder of images.")
+    return len(data), data.source, _digit_batches(model, data, batch_size)
+
+
+def _digit_batches(model: Model, digits: Digits, batch_size: int):
+    pixels, _ = digits.tensors()
+    exact = model.input.shape == tuple(pixels.shape[1:])
+    for start in range(0, len(digits), batch_size):
+        idx = list(range(start, min(start + batch_size, len(digits))))
+        if exact:
+            x = pixels[idx[0] : idx[-1] + 1]
+        else:
+            x = torch.stack([model.input.to_tensor(Image.fromarray(digits.images[i], mode="L")) for i in idx])
+        yield len(idx), idx, [f"mnist:{i}" for i in idx], x
+
+
+def _file_batches(model: Model, files: Sequence[Path], batch_size: int):
+    for start in range(0, len(files), batch_size):
+        idx, names, tensors = [], [], []
+        tried = range(start, min(start + batch_size, len(files)))
+        for i in tried:
+            try:
+                image = load_image(files[i])
+            except VizcnnError:
+                continue  # counted as skipped by the caller
+            idx.append(i)
+            names.append(str(files[i]))
+            tensors.append(model.input.to_tensor(image))
+        yield len(tried), idx, names, (torch.stack(tensors) if tensors else None)
+
+
+def top_examples(
+    model: Model,
+    layer: str | nn.Module | Layer,
+    channel: int,
+    data: str | os.PathLike | Digits | None = None,
+    *,
+    k: int = 9,
+    batch_size: int = 64,
+    progress: bool = True,
+) -> DatasetExamples:
+    """The ``k`` images of ``data`` on which ``channel`` of ``layer`` is highest.
+
+    Args:
+        model: a loaded :class:`~vizcnn.models.Model`.
+        layer: friendly name, module path or module.
+        channel: the channel (conv) or unit (linear) to rank by; a conv channel
+            is scored by its maximum over positions.
+        data: ``"sample"`` (the bundled 500 digits; the default for MNIST
+            models), an MNIST IDX folder (test split), a folder of images
+            (searched recursively; unreadable files are skipped and counted),
+            or a :class:`~vizcnn.data.Digits`.
+        k: how many examples to keep. Ties go to the earlier image.
+        batch_size: images per forward pass (each pass stops after ``layer``).
+        progress: show a tqdm progress bar on stderr.
+
+    Raises:
+        VizcnnError: unknown layer, channel out of range, unusable data.
+    """
+    from tqdm.auto import tqdm
+
+    if k < 1 or batch_size < 1:
+        raise VizcnnError(f"k and batch_size must be at least 1 (got k={k}, batch_size={batch_size}).")
+    resolved = model.layer(layer)
+    size, source, batches = _batches(model, data, batch_size)
+    rf = None
+    best_v = torch.empty(0)
+    best_i = torch.empty(0, dtype=torch.long)
+    best_loc = torch.empty(0, 2, dtype=torch.long)
+    best_px = torch.empty(0, *model.input.shape)
+    names: dict[int, str] = {}
+    seen = 0
+    with tqdm(total=size, unit="img", desc=f"{resolved.name}:{channel}", disable=not progress, leave=False) as bar:
+        for tried, idx, batch_names, pixels in batches:
+            bar.update(tried)
+            if pixels is None:
+                continue
+            acts = layer_output(model, resolved, model.input.normalize(pixels.to(model.device))).detach().float().cpu()
+            if not 0 <= channel < acts.shape[1]:
+                raise VizcnnError(
+                    f"channel {channel} is out of range: {resolved.name} has {acts.shape[1]} channels (0-{acts.shape[1] - 1})."
+                )
+            a = acts[:, channel]
+            if a.dim() == 3:
+                values, pos = a.flatten(1).max(dim=1)
+                loc = torch.stack([pos // a.shape[-1], pos % a.shape[-1]], dim=1)
+            else:
+                values = a.flatten(1).max(dim=1).values if a.dim() > 1 else a
+                loc = torch.full((len(idx), 2), -1, dtype=torch.long)
+            seen += len(idx)
+            names.update(zip(idx, batch_names))
+            cand_v, cand_i = torch.cat([best_v, values]), torch.cat([best_i, torch.tensor(idx)])
+            order = torch.argsort(cand_i, stable=True)
+            order = order[torch.argsort(cand_v[order], descending=True, stable=True)][:k]
+            best_v, best_i = cand_v[order], cand_i[order]
+            best_loc = torch.cat([best_loc, loc])[order]
+            best_px = torch.cat([best_px, pixels.cpu()])[order]
+            names = {i: names[i] for i in best_i.tolist()}
+            if rf is None and a.dim() == 3:
+                rf = receptive_field(model, resolved)
+    skipped = size - seen
+    if seen == 0:
+        raise VizcnnError(f"none of the {size} files in {source!r} could be read as an image.")
+    images, boxes, crops, locations = [], [], [], []
+    for px, (y, x) in zip(best_px, best_loc.tolist()):
+        image = input_view(model, model.input.normalize(px[None]))
+        images.append(image)
+        if y < 0 or rf is None:
+            locations.append(None if y < 0 else (y, x))
+            boxes.append(None)
+            crops.append(image)
+            continue
+        box = _box(rf, y, x, image.size)
+        locations.append((y, x))
+        boxes.append(box)
+        crops.append(image.crop(box))
+    return DatasetExamples(
+        model.name, resolved.name, channel, best_v, best_i.tolist(), [names[i] for i in best_i.tolist()],
+        images, locations, boxes, crops, seen, skipped, source,
+    )  # fmt: skip
+
+
+def _box(rf: tuple[int, int, float], y: int, x: int, size: tuple[int, int]) -> Box:
+    """The input pixels unit ``(y, x)`` sees, clipped to the image: ``(left, top, right, bottom)``."""
+    extent, jump, start = rf
+    half = (extent - 1) / 2
+    left, top = round(start + x * jump - half), round(start + y * jump - half)
+    w, h = size
+    return max(0, left), max(0, top), min(w, left + extent), min(h, top + extent)
