@@ -27,16 +27,19 @@ import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
+
+from PIL import Image
 
 from .._io import write_bytes, write_text
 from ..cache import ResultCache, cache_key
 from ..errors import VizcnnError, unknown_name
 from .html import render_template
-from .spec import GallerySpec, LayerSpec, ModelEntry, load_spec
+from .ray_executor import RayExecutor
+from .spec import GallerySpec, LayerSpec, ModelEntry, ReportSpec, load_spec
 
 __all__ = [
     "BuildReport", "EXECUTORS", "Executor", "LocalExecutor", "WorkUnit",
@@ -123,15 +126,15 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
-#: Executor constructors by ``--executor`` name; each takes ``jobs``.
-EXECUTORS: dict[str, Callable[[int], Executor]] = {"local": LocalExecutor}
+#: Executor constructors by ``--executor`` name; each takes ``jobs`` (and its own keyword options).
+EXECUTORS: dict[str, Callable[..., Executor]] = {"local": LocalExecutor, "ray": RayExecutor}
 
 
-def get_executor(name: str = "local", jobs: int = 1) -> Executor:
-    """The executor called ``name`` with ``jobs`` workers."""
+def get_executor(name: str = "local", jobs: int = 1, **options: Any) -> Executor:
+    """The executor called ``name`` with ``jobs`` workers; ``options`` go to its constructor (``address`` for ray)."""
     if name not in EXECUTORS:
         raise unknown_name("executor", name, sorted(EXECUTORS))
-    return EXECUTORS[name](jobs)
+    return EXECUTORS[name](jobs, **options)
 
 
 _MODELS: dict[tuple[str, str | None], Any] = {}
@@ -148,6 +151,11 @@ def _worker_model(unit: WorkUnit):
     if model.weights_hash != unit.weights_hash:
         raise VizcnnError(f"the weights of {unit.model} changed during the build; run it again.")
     return model
+
+
+def install_model(unit: WorkUnit, model) -> None:
+    """Use ``model`` for ``unit`` s in this process instead of loading it (executors that ship the weights)."""
+    _MODELS[(unit.model, unit.weights)] = model
 
 
 def _entry_key(kind: str, unit_or_model, layer: str, channel: int, settings: dict[str, Any]) -> str:
@@ -179,8 +187,19 @@ def _compute_features(model, unit: WorkUnit, cache: ResultCache) -> None:
         cache.put("gallery-features", _entry_key("features", unit, unit.layer, ch, o), json.dumps(entry).encode(), ".json")
 
 
+def _compute_examples(model, unit: WorkUnit, cache: ResultCache) -> None:
+    """The top dataset examples of each of the unit's channels, as a drawn grid and a summary."""
+    from .. import examples
+
+    o = unit.options
+    for ch in unit.channels:
+        ex = examples.top_examples(model, unit.layer, ch, o["data"], k=o["examples"], progress=False)
+        entry = {"grid": _png(ex.to_image()).hex(), "summary": ex.as_dict()}
+        cache.put("gallery-examples", _entry_key("examples", unit, unit.layer, ch, o), json.dumps(entry).encode(), ".json")
+
+
 #: Worker-side computation per unit kind: ``fn(model, unit, cache)`` writes cache entries.
-_UNIT_KINDS: dict[str, Callable[[Any, WorkUnit, ResultCache], None]] = {"features": _compute_features}
+_UNIT_KINDS: dict[str, Callable[[Any, WorkUnit, ResultCache], None]] = {"features": _compute_features, "examples": _compute_examples}
 
 
 def run_unit(unit: WorkUnit) -> int:
@@ -310,25 +329,30 @@ class _Site:
         return rel
 
 
-def _features_units(entry: ModelEntry, model, layer: LayerSpec, cache: ResultCache) -> tuple[list[WorkUnit], int]:
+def _settings(kind: str, entry: ModelEntry) -> dict[str, Any]:
+    """The render settings a unit kind depends on (and only those, so its cache key is stable)."""
+    r = entry.render
+    if kind == "features":
+        return {"steps": r.steps, "size": r.size, "diversity": r.diversity, "seed": r.seed}
+    return {"data": r.data, "examples": r.examples}
+
+
+def _cached(cache: ResultCache, kind: str, entry: ModelEntry, model, layer: str, channel: int) -> bytes | None:
+    key = _entry_key(kind, (entry.name, model.weights_hash), layer, channel, _settings(kind, entry))
+    return cache.get(f"gallery-{kind}", key, ".json")
+
+
+def _plan(kind: str, entry: ModelEntry, model, layer: LayerSpec, cache: ResultCache) -> tuple[list[WorkUnit], int]:
     """Units for the channels not yet cached, batched by ``render.batch``; and the count of cached ones."""
-    settings = _feature_settings(entry)
-    missing = [
-        c for c in layer.channels
-        if cache.get("gallery-features", _entry_key("features", (entry.name, model.weights_hash), layer.name, c, settings), ".json") is None
-    ]  # fmt: skip
+    missing = [c for c in layer.channels if _cached(cache, kind, entry, model, layer.name, c) is None]
+    settings = tuple(sorted(_settings(kind, entry).items()))
     step = entry.render.batch
     units = [
-        WorkUnit("features", entry.name, entry.weights, model.weights_hash, layer.name, tuple(missing[i : i + step]),
-                 tuple(sorted(settings.items())), str(cache.root))
+        WorkUnit(kind, entry.name, entry.weights, model.weights_hash, layer.name, tuple(missing[i : i + step]),
+                 settings, str(cache.root))
         for i in range(0, len(missing), step)
     ]  # fmt: skip
     return units, len(layer.channels) - len(missing)
-
-
-def _feature_settings(entry: ModelEntry) -> dict[str, Any]:
-    r = entry.render
-    return {"steps": r.steps, "size": r.size, "diversity": r.diversity, "seed": r.seed}
 
 
 def build_gallery(
@@ -370,13 +394,14 @@ def build_gallery(
 
     units: list[WorkUnit] = []
     for i, entry in enumerate(spec.models):
-        if "features" in entry.views:
-            for layer in entry.layers:
-                todo, cached = _features_units(entry, models[i], layer, cache)
-                units.extend(todo)
-                report.reused += cached
+        for kind in ("features", "examples"):
+            if kind in entry.views:
+                for layer in entry.layers:
+                    todo, cached = _plan(kind, entry, models[i], layer, cache)
+                    units.extend(todo)
+                    report.reused += cached
     report.units = len(units)
-    total_pages = 1 + sum(1 + len(e.layers) + sum(len(l.channels) for l in e.layers) for e in spec.models)
+    total_pages = 1 + len(spec.reports) + sum(1 + len(e.layers) + sum(len(l.channels) for l in e.layers) for e in spec.models)
 
     from tqdm.auto import tqdm
 
@@ -400,6 +425,43 @@ def build_gallery(
     return report
 
 
+def _layer_extras(site: _Site, entry: ModelEntry, model, layer: LayerSpec, ldir: str) -> tuple[str | None, dict]:
+    """The layer's filter grid (conv layers, ``filters`` view) and, per channel, its own filter
+    (first conv layer only, where a filter is a picture in input space) and activation maps."""
+    from torch import nn
+
+    from .figure import image_grid, overlay
+
+    grid_href, per_channel = None, {c: {"filter": None, "maps": []} for c in layer.channels}
+    resolved = model.layer(layer.name)
+    if "filters" in entry.views and isinstance(resolved.module, nn.Conv2d):
+        from .. import filters
+
+        grid = filters.plot(model, layer.name)
+        grid_href = Path(site.image(f"{ldir}/filters.png", _png(grid.to_image()))).name
+        first = _conv_chain(model)[:1] == [model.alias_of(resolved.path)]
+        if first and (grid.reduce == "rgb" or grid.weights.shape[1] == 1):
+            tiles = grid.tiles()  # one per filter, in the layer's order
+            for c in layer.channels:
+                tile = image_grid([tiles[c]], [f"#{c} norm {float(grid.norms[c]):.2f}"], tile_size=120)
+                per_channel[c]["filter"] = Path(site.image(f"{ldir}/img/{c}-filter.png", _png(tile))).name
+    if entry.images:
+        from .. import activations
+
+        for k, ref in enumerate(entry.images):
+            maps = activations.activations(model, layer.name, ref, channels=list(layer.channels), classes=0)
+            if maps.output.dim() != 3:
+                break
+            base = maps.image.convert("RGB").resize((112, 112), Image.NEAREST if max(maps.image.size) <= 64 else Image.BILINEAR)
+            for c in layer.channels:
+                img = overlay(base, maps.output[c], alpha=0.5)
+                rel = site.image(f"{ldir}/img/{c}-act{k}.png", _png(img))
+                stats = maps.output[c]
+                per_channel[c]["maps"].append({"src": f"img/{Path(rel).name}", "image": ref,
+                                               "mean": float(stats.mean()), "max": float(stats.max())})  # fmt: skip
+    return grid_href, per_channel
+
+
 def _write_site(site: _Site, spec: GallerySpec, models: dict[int, Any], cache: ResultCache) -> None:
     from ..models import layer_table
 
@@ -409,78 +471,100 @@ def _write_site(site: _Site, spec: GallerySpec, models: dict[int, Any], cache: R
         mdir = f"models/{slug(entry.name)}"
         layer_dirs = {l.name: f"{mdir}/{slug(l.name)}" for l in entry.layers}
         shown = {l.name: set(l.channels) for l in entry.layers}
-        features = _load_features(entry, model, cache) if "features" in entry.views else {}
+        features = _load("features", entry, model, cache)
+        examples = _load("examples", entry, model, cache)
         for layer in entry.layers:
             ldir = layer_dirs[layer.name]
-            thumbs = {}
+            grid_href, extras = _layer_extras(site, entry, model, layer, ldir)
             for c in layer.channels:
-                feat = features.get((layer.name, c))
-                if feat:
-                    thumbs[c] = site.image(f"{ldir}/img/{c}.png", bytes.fromhex(feat["main"]))
+                if (layer.name, c) in features:
+                    site.image(f"{ldir}/img/{c}.png", bytes.fromhex(features[(layer.name, c)]["main"]))
             for pos, c in enumerate(layer.channels):
-                _channel_page(site, spec, entry, model, layer, c, pos, features, layer_dirs, shown)
+                _channel_page(site, spec, entry, model, layer, c, pos, features, examples, extras[c], layer_dirs, shown)
             cards = [
-                {"channel": c, "href": f"{c}.html", "img": f"img/{c}.png" if c in thumbs else None,
+                {"channel": c, "href": f"{c}.html", "img": f"img/{c}.png" if (layer.name, c) in features else None,
                  "value": features[(layer.name, c)]["value"] if (layer.name, c) in features else None}
                 for c in layer.channels
             ]  # fmt: skip
             site.page(
                 f"{ldir}/index.html", "gallery_layer.html", title=f"{entry.title} · {layer.name}", site_title=spec.title,
-                model=entry, layer=layer, layer_title=layer.title or layer.name, cards=cards,
+                model=entry, layer=layer, layer_title=layer.title or layer.name, cards=cards, filters=grid_href,
                 size=max(64, min(160, entry.render.size * 3)), pixelated=entry.render.size < 64,
             )  # fmt: skip
         rows = layer_table(model.net, model.input.shape, dict(model.aliases))
         table = [
-            {"row": r, "href": f"{slug(r.name)}/index.html" if r.name in layer_dirs else None,
-             "shown": len(shown.get(r.name, ()))}
+            {"row": r, "href": f"{slug(r.name)}/index.html" if r.name in layer_dirs else None}
             for r in rows
         ]  # fmt: skip
         site.page(
             f"{mdir}/index.html", "gallery_model.html", title=entry.title, site_title=spec.title, model=entry,
             weights=model.weights, table=table,
             layers=[{"name": l.name, "title": l.title or l.name, "href": f"{slug(l.name)}/index.html",
-                     "channels": len(l.channels)} for l in entry.layers],
+                     "channels": len(l.channels),
+                     "preview": [f"{slug(l.name)}/img/{c}.png" for c in l.channels[:8] if (l.name, c) in features]}
+                    for l in entry.layers],
+            pixelated=entry.render.size < 64,
         )  # fmt: skip
         index_models.append(
             {"entry": entry, "href": f"{mdir}/index.html", "weights": model.weights,
              "layers": [{"name": l.name, "href": f"{layer_dirs[l.name]}/index.html", "channels": len(l.channels)}
-                        for l in entry.layers]}
+                        for l in entry.layers],
+             "preview": [{"img": f"{layer_dirs[l.name]}/img/{c}.png", "href": f"{layer_dirs[l.name]}/{c}.html",
+                          "label": f"{l.name} {c}"}
+                         for l in entry.layers for c in l.channels[:4] if (l.name, c) in features][:12]}
         )  # fmt: skip
+    reports = []
+    for r, report in enumerate(spec.reports):
+        rel = f"reports/{r}-{slug(report.title)}.html"
+        html, images = _report(report, models, cache)
+        for name, data in images.items():
+            site.image(f"reports/{name}", data)
+        path = write_text(site.out / rel, html)
+        site.report.pages += 1
+        site.report.page_paths.append(path)
+        site.tick()
+        reports.append({"title": report.title, "href": rel, "kind": report.kind})
     site.page(
         "index.html", "gallery_index.html", title=spec.title, site_title=spec.title, description=spec.description,
-        models=index_models, spec_name=Path(spec.source).name,
+        models=index_models, reports=reports, spec_name=Path(spec.source).name,
     )
 
 
-def _load_features(entry: ModelEntry, model, cache: ResultCache) -> dict[tuple[str, int], dict]:
-    settings = _feature_settings(entry)
+def _load(kind: str, entry: ModelEntry, model, cache: ResultCache) -> dict[tuple[str, int], dict]:
+    """Every cached ``kind`` result of the entry, by (layer, channel)."""
+    if kind not in entry.views:
+        return {}
     found = {}
     for layer in entry.layers:
         for c in layer.channels:
-            raw = cache.get("gallery-features", _entry_key("features", (entry.name, model.weights_hash), layer.name, c, settings), ".json")
+            raw = _cached(cache, kind, entry, model, layer.name, c)
             if raw is None:
-                raise VizcnnError(f"the render of {entry.name} {layer.name} channel {c} is missing from the cache; run the build again.")
+                raise VizcnnError(f"the {kind} of {entry.name} {layer.name} channel {c} are missing from the cache; run the build again.")
             found[(layer.name, c)] = json.loads(raw)
     return found
 
 
-def _channel_page(site: _Site, spec, entry, model, layer, c, pos, features, layer_dirs, shown) -> None:
+def _channel_page(site: _Site, spec, entry, model, layer, c, pos, features, examples, extras, layer_dirs, shown) -> None:
     ldir = layer_dirs[layer.name]
-    ctx: dict[str, Any] = {"features": None, "incoming": [], "outgoing": []}
+    ctx: dict[str, Any] = {"features": None, "examples": None, "incoming": [], "outgoing": [],
+                           "filter": f"img/{extras['filter']}" if extras["filter"] else None, "maps": extras["maps"]}  # fmt: skip
     feat = features.get((layer.name, c))
     if feat:
         diverse = [site.image(f"{ldir}/img/{c}-d{j}.png", bytes.fromhex(h)) for j, h in enumerate(feat.get("diverse", []))]
-        ctx["features"] = {"main": f"img/{c}.png", "value": feat["value"],
-                           "diverse": [Path(d).name for d in diverse]}  # fmt: skip
-        ctx["features"]["diverse"] = [f"img/{n}" for n in ctx["features"]["diverse"]]
+        ctx["features"] = {"main": f"img/{c}.png", "value": feat["value"], "diverse": [f"img/{Path(d).name}" for d in diverse]}
+    ex = examples.get((layer.name, c))
+    if ex:
+        site.image(f"{ldir}/img/{c}-examples.png", bytes.fromhex(ex["grid"]))
+        ctx["examples"] = {"src": f"img/{c}-examples.png", **ex["summary"]}
     if "connections" in entry.views:
         incoming, outgoing = connections(model, layer.name, c)
 
         def link(lk: Link) -> dict:
-            href = None
+            href = img = None
             if lk.layer in layer_dirs and lk.channel in shown[lk.layer]:
                 href = f"../{slug(lk.layer)}/{lk.channel}.html"
-            img = href.replace(f"{lk.channel}.html", f"img/{lk.channel}.png") if href and (lk.layer, lk.channel) in features else None
+                if (lk.layer, lk.channel) in features:
+                    img = f"../{slug(lk.layer)}/img/{lk.channel}.png"
             return {"layer": lk.layer, "channel": lk.channel, "strength": lk.strength, "sign": lk.sign, "href": href, "img": img}
 
         ctx["incoming"] = [link(lk) for lk in incoming]
@@ -493,3 +577,63 @@ def _channel_page(site: _Site, spec, entry, model, layer, c, pos, features, laye
         site_title=spec.title, model=entry, layer=layer, channel=c, prev_channel=prev_c, next_channel=next_c,
         pixelated=entry.render.size < 64, **ctx,
     )  # fmt: skip
+
+
+def _report(report: ReportSpec, models: dict[int, Any], cache: ResultCache) -> tuple[str, dict[str, bytes]]:
+    """A report page's HTML and the images beside it, cached by everything that determines them."""
+    import hashlib
+
+    model = models[report.model_index]
+    image_id = report.image if report.image.startswith("mnist:") else hashlib.sha256(Path(report.image).read_bytes()).hexdigest()
+    key = cache_key(model=model.name, weights=model.weights_hash, **{**asdict(report), "image": image_id, "model_index": 0})
+    raw = cache.get("gallery-report", key, ".json")
+    if raw is None:
+        html, images = (_lesson if report.kind == "lesson" else _dictionary)(report, model)
+        raw = json.dumps({"html": html, "images": {k: v.hex() for k, v in images.items()}}).encode()
+        cache.put("gallery-report", key, raw, ".json")
+    entry = json.loads(raw)
+    return entry["html"], {k: bytes.fromhex(v) for k, v in entry["images"].items()}
+
+
+def _dictionary(report: ReportSpec, model) -> tuple[str, dict[str, bytes]]:
+    """The attribution dictionary's own self-contained page."""
+    from .. import dictionary
+    from ..data import load_image
+
+    result = dictionary.attribution_dictionary(
+        model, load_image(report.image), report.layer, report.target, vs=report.vs, method=report.method,
+        top=report.top, fv_steps=report.fv_steps, source=Path(report.image).name,
+    )  # fmt: skip
+    return result.to_html(title=report.title), {}
+
+
+def _lesson(report: ReportSpec, model) -> tuple[str, dict[str, bytes]]:
+    """Template matching vs the CNN, robustness to deformations, and the conv/pool demos, as one page."""
+    from ..data import load_image, mnist
+    from ..evaluate import evaluate
+    from ..lesson import TemplateClassifier, conv_demo, multichannel_demo, padding_demo, pool_demo, robustness
+    from ..models.zoo import MNIST_INPUT
+
+    test = mnist(report.data)
+    train = mnist(report.train_data, "train") if report.train_data else mnist("sample")
+    clf = TemplateClassifier.fit(train)
+    pixels = MNIST_INPUT.to_tensor(load_image(report.image))[0]
+    label = int(mnist("sample").labels[int(report.image[6:])]) if report.image.startswith("mnist:") else None
+    rob = robustness(test, {model.name: model, "templates": clf})
+    figures = {
+        "templates": clf.explain(pixels, label),
+        "robustness": rob,
+        "conv": conv_demo(),
+        "multichannel": multichannel_demo(),
+        "padding": padding_demo(),
+        "pool": pool_demo(),
+    }
+    stem = slug(report.title)
+    images = {f"{stem}-{k}.png": _png(v.to_image()) for k, v in figures.items()}
+    html = render_template(
+        "gallery_lesson.html", css_href="../style.css", root="../", title=report.title, model=model.name,
+        stem=stem, data=test.source, n=len(test), templates_source=clf.source,
+        accuracy={model.name: evaluate(model, test).accuracy, "templates": clf.accuracy(test)},
+        robustness=rob.as_dict(), explain={k: v.explain() for k, v in figures.items() if hasattr(v, "explain")},
+    )  # fmt: skip
+    return html, images

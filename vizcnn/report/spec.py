@@ -35,16 +35,28 @@ except ModuleNotFoundError:  # Python 3.10
 
 from ..errors import VizcnnError, unknown_name
 
-__all__ = ["GallerySpec", "LayerSpec", "ModelEntry", "RenderSettings", "VIEWS", "load_spec", "parse_spec"]
+__all__ = ["GallerySpec", "LayerSpec", "ModelEntry", "REPORTS", "RenderSettings", "ReportSpec", "VIEWS", "load_spec", "parse_spec"]
 
 #: Views a gallery can show, with what each adds to the pages.
 VIEWS = {
+    "filters": "conv layers: the layer's filter grid; the first conv layer also shows each channel's own filter",
+    "examples": "per channel: the dataset images (render.data) that excite it most, with their receptive-field crops",
     "features": "feature visualizations: a layer page of thumbnails, and per channel a main render plus `diversity` diverse ones",
     "connections": "per channel: the channels of the previous and next conv layer it is wired to most strongly (weight norms)",
 }
 
-_TOP_KEYS = {"title", "description", "render", "models"}
-_MODEL_KEYS = {"name", "weights", "title", "note", "layers", "channels", "views", "render"}
+_TOP_KEYS = {"title", "description", "render", "models", "reports"}
+_MODEL_KEYS = {"name", "weights", "title", "note", "layers", "channels", "views", "render", "images"}
+_REPORT_KEYS = {
+    "attribution-dictionary": {"kind", "title", "model", "weights", "layer", "image", "target", "vs", "top", "method", "fv_steps"},
+    "lesson": {"kind", "title", "model", "weights", "image", "data", "train_data"},
+}
+_REPORT_REQUIRED = {"attribution-dictionary": ("model", "layer", "image", "target"), "lesson": ("model",)}
+#: Report pages a gallery can add.
+REPORTS = {
+    "attribution-dictionary": "the channels of a layer that most support a class, another class, and one over the other",
+    "lesson": "the MNIST lesson: template matching vs the CNN, robustness to deformations, convolution and pooling demos",
+}
 _LAYER_KEYS = {"name", "channels", "title"}
 _RENDER_DEFAULTS = {"steps": 48, "size": 28, "diversity": 2, "seed": 0, "examples": 8, "data": "sample", "batch": 8}
 
@@ -81,6 +93,25 @@ class ModelEntry:
     layers: tuple[LayerSpec, ...]
     views: tuple[str, ...]
     render: RenderSettings
+    images: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReportSpec:
+    """A report page; ``model_index`` keys the loaded models."""
+
+    kind: str
+    title: str
+    model_index: int
+    image: str
+    layer: str = ""
+    target: int = 0
+    vs: int | None = None
+    top: int = 8
+    method: str = "LayerGradientXActivation"
+    fv_steps: int = 0
+    data: str = "sample"
+    train_data: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +122,7 @@ class GallerySpec:
     title: str
     description: str
     models: tuple[ModelEntry, ...] = field(default_factory=tuple)
+    reports: tuple[ReportSpec, ...] = field(default_factory=tuple)
 
 
 class _Where:
@@ -289,9 +321,89 @@ def parse_spec(text: str, source: str = "<string>", *, load=None) -> tuple[Galle
                 layers=tuple(layers),
                 views=tuple(views),
                 render=render,
+                images=tuple(_image(where, ref, path + ("images", j), source)
+                             for j, ref in enumerate(_typed(where, m.get("images", []), list, path + ("images",),
+                                                            "a list of images (files or mnist:K)"))),
             )
-        )
-    return GallerySpec(source=source, title=title, description=description, models=tuple(entries)), loaded
+        )  # fmt: skip
+    reports = _reports(where, data.get("reports", []), entries, loaded, source, load)
+    return GallerySpec(source, title, description, tuple(entries), tuple(reports)), loaded
+
+
+def _image(where: _Where, ref: Any, path: tuple, source: str) -> str:
+    """An image reference (``mnist:K`` or a file relative to the spec), checked by opening it."""
+    from ..data import load_image
+
+    ref = _typed(where, ref, str, path, "an image file or mnist:K")
+    if not ref.startswith("mnist:") and not os.path.isabs(ref) and source != "<string>":
+        ref = str(Path(source).parent / ref)
+    try:
+        load_image(ref)
+    except VizcnnError as exc:
+        raise where.error(path, str(exc)) from None
+    return ref
+
+
+def _reports(where: _Where, raw: Any, entries: list[ModelEntry], loaded: dict[int, Any], source: str, load) -> list[ReportSpec]:
+    _typed(where, raw, list, ("reports",), "a list of [[reports]] tables")
+    out = []
+    for i, r in enumerate(raw):
+        path = ("reports", i)
+        _typed(where, r, dict, path, "a table")
+        kind = r.get("kind")
+        if kind not in REPORTS:
+            raise where.error(path + ("kind",), str(unknown_name("report kind", str(kind), sorted(REPORTS))))
+        _check_keys(where, r, _REPORT_KEYS[kind], path)
+        for key in _REPORT_REQUIRED[kind]:
+            if key not in r:
+                raise where.error(path, f"a {kind} report needs {key}; its keys: {', '.join(sorted(_REPORT_KEYS[kind]))}.")
+        name = _typed(where, r["model"], str, path + ("model",), "a model name")
+        weights = r.get("weights")
+        if weights is not None and weights != "random" and not os.path.isabs(weights) and source != "<string>":
+            weights = str(Path(source).parent / weights)
+        index = next((k for k, e in enumerate(entries) if e.name == name and e.weights == weights), None)
+        if index is None:
+            index = 1000 + i
+            try:
+                loaded[index] = load(name, weights)
+            except VizcnnError as exc:
+                raise where.error(path + ("model",), str(exc)) from None
+        model = loaded[index]
+        title = _typed(where, r.get("title", REPORTS[kind].split(":")[0]), str, path + ("title",), "a string")
+        image = _image(where, r.get("image", "mnist:0"), path + ("image",), source)
+        if kind == "lesson":
+            if model.input.shape != (1, 28, 28):
+                raise where.error(path + ("model",), f"the lesson needs an MNIST model (mnist-cnn, lenet); {name} takes {model.input.shape}.")
+            data = {}
+            for key in ("data", "train_data"):
+                if key in r:
+                    value = _typed(where, r[key], str, path + (key,), "'sample' or an MNIST folder")
+                    data[key] = value if value == "sample" or os.path.isabs(value) or source == "<string>" else str(Path(source).parent / value)
+            out.append(ReportSpec(kind, title, index, image, **data))
+            continue
+        layer = _typed(where, r["layer"], str, path + ("layer",), "a layer name")
+        try:
+            model.layer(layer)
+            target = model.class_index(r["target"])
+            vs = model.class_index(r["vs"]) if r.get("vs") is not None else None
+        except VizcnnError as exc:
+            raise where.error(path, str(exc)) from None
+        method = _typed(where, r.get("method", "LayerGradientXActivation"), str, path + ("method",), "an attribution method")
+        from ..attribution import resolve_method
+
+        try:
+            method = resolve_method(method)
+        except VizcnnError as exc:
+            raise where.error(path + ("method",), str(exc)) from None
+        out.append(
+            ReportSpec(
+                kind, title, index, image, layer=layer, target=target, vs=vs,
+                top=_typed(where, r.get("top", 8), int, path + ("top",), "a whole number"),
+                method=method,
+                fv_steps=_typed(where, r.get("fv_steps", 0), int, path + ("fv_steps",), "a whole number"),
+            )
+        )  # fmt: skip
+    return out
 
 
 def load_spec(path: str | os.PathLike, *, load=None) -> tuple[GallerySpec, dict[str, Any]]:
