@@ -501,6 +501,7 @@ def build_custom(
                 known = InputSpec(channels=spatial[0], size=spatial[1], mean=(0.0,) * spatial[0], std=(1.0,) * spatial[0])
                 if spatial[1] != spatial[2]:
                     raise VizcnnError(f"{name} takes {spatial[1]}x{spatial[2]} inputs; vizcnn works with square inputs.")
+    net.eval()  # before any forward pass: a training-mode BatchNorm would update its running statistics
     spec = describe_input(known, input_size, mean, std, channels=_first_conv_channels(net))
     out_shape = output_shape(net, spec, guessed=input_size is None and known is None, what=name)
     return net, spec, _categories(categories, out_shape, known_categories), source

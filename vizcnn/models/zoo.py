@@ -194,7 +194,7 @@ def load_model(
         spec_aliases: Mapping[str, str] = {}
     else:
         spec = get_spec(name)
-        net = spec.build(len(spec.categories))
+        net = spec.build(len(spec.categories)).eval()  # eval before the forward passes below (BatchNorm statistics)
         if weights is None:
             path = spec.default_weights_path()
             if path is None or not path.is_file():
