@@ -34,10 +34,10 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
         "(default: bundled weights, or torchvision's cache under $TORCH_HOME)",
     )
     g = p.add_argument_group("input description (for your own models; overrides what a model carries)")
-    g.add_argument("--input-size", metavar="CxHxW", help="input the network takes, e.g. 3x32x32 (default: 3x224x224)")
-    g.add_argument("--mean", metavar="M,M,M", help="per-channel mean subtracted from pixels in [0, 1] (default: 0)")
-    g.add_argument("--std", metavar="S,S,S", help="per-channel standard deviation divided by (default: 1)")
-    g.add_argument("--class-names", metavar="FILE", help="class names: one per line, or a JSON list (default: 0..N-1)")
+    g.add_argument("--input-size", metavar="CxHxW", help="input the network takes, e.g. 3x32x32 (default: the model's, else 3x224x224)")
+    g.add_argument("--mean", metavar="M,M,M", help="per-channel mean subtracted from pixels in [0, 1] (default: the model's, else 0)")
+    g.add_argument("--std", metavar="S,S,S", help="per-channel standard deviation divided by (default: the model's, else 1)")
+    g.add_argument("--classes", metavar="FILE", help="class names: one per line, or a JSON list (default: the model's, else 0..N-1)")
 
 
 def model_from_args(args: argparse.Namespace):
@@ -51,7 +51,7 @@ def model_from_args(args: argparse.Namespace):
         input_size=parse_input_size(opts["input_size"]) if opts.get("input_size") else None,
         mean=parse_floats(opts["mean"], "--mean") if opts.get("mean") else None,
         std=parse_floats(opts["std"], "--std") if opts.get("std") else None,
-        categories=read_classes(opts["class_names"]) if opts.get("class_names") else None,
+        categories=read_classes(opts["classes"]) if opts.get("classes") else None,
     )
 
 

@@ -21,7 +21,7 @@ that says so and what to do instead.
 
 A model that carries no input description gets one from ``input_size``,
 ``mean``, ``std`` and ``categories`` (the CLI's ``--input-size``, ``--mean``,
-``--std`` and ``--class-names``); the defaults are documented on
+``--std`` and ``--classes``); the defaults are documented on
 :func:`describe_input`.
 """
 
@@ -99,7 +99,7 @@ def read_classes(path: str | os.PathLike) -> list[str]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise VizcnnError(f"cannot read the class names file {str(path)!r}: {exc.strerror or exc}. Check the path given with --class-names.") from None
+        raise VizcnnError(f"cannot read the class names file {str(path)!r}: {exc.strerror or exc}. Check the path given with --classes.") from None
     if text.lstrip().startswith("["):
         try:
             names = json.loads(text)
@@ -184,7 +184,7 @@ def _categories(given: Sequence[str] | None, out_shape: tuple[int, ...], known: 
     if given is not None:
         given = list(given)
         if n is not None and len(given) != n:
-            raise VizcnnError(f"--class-names gives {len(given)} class names but the model has {n} outputs: give one name per output unit.")
+            raise VizcnnError(f"--classes gives {len(given)} class names but the model has {n} outputs: give one name per output unit.")
         return given
     if known is not None and (n is None or len(known) == n):
         return list(known)
