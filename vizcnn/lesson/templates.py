@@ -90,7 +90,7 @@ class TemplateClassifier(PNGResult):
         return self.scores(images).argmax(1)
 
     def accuracy(self, digits: Digits) -> float:
-        return float((self.predict(digits.images).cpu() == torch.as_tensor(digits.labels)).float().mean())
+        return float((self.predict(digits.images).cpu() == torch.as_tensor(digits.labels)).double().mean())
 
     def explain(self, image: torch.Tensor | np.ndarray, label: int | None = None) -> TemplateScores:
         """The scores of one digit ``(28, 28)`` against each template, as a drawable table."""
