@@ -114,17 +114,6 @@ def _modules(model, obj: Objective) -> dict[str, torch.nn.Module]:
     return {name: model.layer(name).module for name in obj.layers if name != OUTPUT}
 
 
-def _takes_size(model, modules, stop: bool, size: int, device) -> bool:
-    """Whether the network runs up to the objective's layers on ``size`` px inputs (no fixed-size flatten)."""
-    x = torch.full((1, model.input.channels, size, size), 0.5, device=device)
-    with torch.no_grad(), capture(model.net, modules, stop=stop) as cap:
-        try:
-            cap.run(x)
-        except RuntimeError:
-            return False
-    return True
-
-
 def _activations(model, modules, stop: bool, x: torch.Tensor, cap) -> dict[str, torch.Tensor]:
     cap.clear()
     out = cap.run(x)
@@ -161,10 +150,7 @@ def _optimize(
     std = torch.tensor(model.input.std, device=device).view(1, -1, 1, 1)
     modules = {**_modules(model, obj), **_modules(model, measure)}
     stop = OUTPUT not in obj.layers + measure.layers
-    plan = None
-    if transforms is not None:
-        grows = _takes_size(model, modules, stop, size + 2 * transforms.pad + 4, device)
-        plan = transforms.plan(steps, batch, size, gen, device, keep_size=not grows)
+    plan = transforms.plan(steps, batch, size, gen, device) if transforms is not None else None
     optimizer = torch.optim.Adam(params, lr=lr)
 
     from tqdm.auto import tqdm

@@ -6,9 +6,9 @@ passes (three of them kornia warps). All five are affine maps, so here they
 are composed into one matrix per image and applied with a single
 ``affine_grid`` + ``grid_sample`` for the whole batch. Every random choice for
 every step is drawn up front from the render's seed; each image in the batch
-gets its own jitter and rotation, the scale (which sets the output size, as
-in lucent) is shared by the batch at a step. Outside the image the fill is
-grey 0.5, as lucid's constant padding.
+gets its own shifts, scale and rotation. Outside the image the fill is
+grey 0.5, as lucid's constant padding. The warped canvas is sampled at the
+image's own size, as lucent does with ``fixed_image_size``.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ class Transforms:
     """Lucid-style robustness settings, in pixels and degrees.
 
     Attributes:
-        pad: grey border added around the image (grows the network's input).
+        pad: grey border around the image on the canvas.
         jitter: first random shift, ``0..jitter-1`` pixels (centred) each way.
-        scales: random scale factors; one per step for the whole batch.
+        scales: random scale factors about the centre.
         angles: random rotation angles in degrees (repeats weight a value).
         jitter2: the final random shift.
     """
@@ -40,52 +40,49 @@ class Transforms:
     angles: tuple[float, ...] = tuple(range(-10, 11)) + (0,) * 5
     jitter2: int = 4
 
-    def plan(
-        self, steps: int, batch: int, size: int, generator: torch.Generator, device: torch.device, *, keep_size: bool = False
-    ) -> "Plan":
-        """Draw every step's random transform now: a ``(steps, N, 2, 3)`` theta and an output size per step.
+    def plan(self, steps: int, batch: int, size: int, generator: torch.Generator, device: torch.device) -> "Plan":
+        """Draw every step's random transform now, as a ``(steps, N, 2, 3)`` theta for ``affine_grid``.
 
-        The output grows with the padding and the scale, as in lucent; with
-        ``keep_size`` it stays ``size`` (for networks with a fixed input size,
-        like the MNIST models: the scale zooms about the centre instead).
+        The chain places the ``size`` px image on a ``size + 2 * pad`` canvas
+        (shifted, scaled about the centre, rotated, shifted); like lucent's
+        ``render_vis(..., fixed_image_size=size)`` the canvas is then resampled
+        to ``size`` px, so the network always sees ``size`` x ``size`` inputs
+        (and fixed-size networks such as the MNIST models work). In normalized
+        coordinates that last resize is free: the same theta, sampled on a
+        ``size`` grid.
         """
         g = generator
-        scales = torch.tensor(self.scales, dtype=torch.float64)[torch.randint(len(self.scales), (steps,), generator=g)]
+        scales = torch.tensor(self.scales, dtype=torch.float64)[
+            torch.randint(len(self.scales), (steps, batch), generator=g)
+        ]
         angles = torch.tensor(self.angles, dtype=torch.float64)[
             torch.randint(len(self.angles), (steps, batch), generator=g)
         ]
         shift = lambda d: (torch.randint(max(d, 1), (steps, batch, 2), generator=g) - (max(d, 1) - 1) // 2).double()
         d1, d2 = shift(self.jitter), shift(self.jitter2)
-        padded = size + 2 * self.pad
-        sizes = [size if keep_size else math.ceil(float(s) * padded - 1e-9) for s in scales]
-        q = torch.tensor(sizes, dtype=torch.float64)[:, None, None]
-        # output pixel o -> source pixel: c + Rot(o - d2 - cq) / s - d1, with cq = (Q - 1) / 2, c = (S - 1) / 2
+        q = size + 2 * self.pad
+        # canvas pixel o -> source pixel: c + Rot(o - d2 - cq) / s - d1, with cq = (Q - 1) / 2, c = (S - 1) / 2
         rad = angles * math.pi / 180
         cos, sin = torch.cos(rad), torch.sin(rad)
-        s = scales[:, None]
-        rot = torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2) / s[..., None, None]
-        cq = (q - 1) / 2
-        t = (size - 1) / 2 - d1 - (rot @ (d2 + cq).unsqueeze(-1)).squeeze(-1)
-        # pixel -> normalized (align_corners=False): n = (2 p + 1) / L - 1 on both sides
-        # src_n = (2 (R o + t) + 1) / S - 1 with o = ((o_n + 1) Q - 1) / 2
-        a = rot * (q / size)[..., None]
-        b = (2 * (t + (rot @ ((q - 1) / 2).expand(-1, -1, 2).unsqueeze(-1)).squeeze(-1)) + 1) / size - 1
-        theta = torch.cat([a, b.unsqueeze(-1)], -1).float().to(device)
-        return Plan(theta, sizes)
+        rot = torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2) / scales[..., None, None]
+        t = (size - 1) / 2 - d1 - (rot @ (d2 + (q - 1) / 2).unsqueeze(-1)).squeeze(-1)
+        # pixels -> normalized coordinates (align_corners=False): n = (2 p + 1) / L - 1 on both sides
+        a = rot * (q / size)
+        b = (2 * (t + (rot @ torch.full((2, 1), (q - 1) / 2, dtype=torch.float64)).squeeze(-1)) + 1) / size - 1
+        return Plan(torch.cat([a, b.unsqueeze(-1)], -1).float().to(device), size)
 
 
 @dataclass(frozen=True)
 class Plan:
-    """Precomputed transforms for a render: ``theta[step]`` and ``sizes[step]``."""
+    """Precomputed transforms for a render: ``theta[step]``, output ``size`` px."""
 
     theta: torch.Tensor
-    sizes: list[int]
+    size: int
 
     def apply(self, images: torch.Tensor, step: int) -> torch.Tensor:
-        """Warp ``(N, C, S, S)`` images in [0, 1] with step ``step``'s transform -> ``(N, C, Q, Q)``."""
+        """Warp ``(N, C, H, W)`` images in [0, 1] with step ``step``'s transform -> ``(N, C, size, size)``."""
         n, c = images.shape[:2]
-        q = self.sizes[step]
-        grid = F.affine_grid(self.theta[step], [n, c, q, q], align_corners=False)
+        grid = F.affine_grid(self.theta[step], [n, c, self.size, self.size], align_corners=False)
         return F.grid_sample(images - 0.5, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + 0.5
 
 
