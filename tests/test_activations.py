@@ -94,7 +94,8 @@ def test_alexnet_on_rgba_and_greyscale_photos_of_any_size(alexnet, tmp_path):
 
 def test_cli_json_matches_the_library(tmp_path, mnist_cnn):
     out = tmp_path / "maps.png"
-    code, stdout, err = run_cli("activations", "mnist-cnn", "conv2", "--image", "mnist:17", "--top", "3", "--json", "-o", str(out))
+    argv = ["activations", "mnist-cnn", "conv2", "--image", "mnist:17", "--top", "3", "--json", "-o", str(out)]
+    code, stdout, err = run_cli(*argv)
     assert code == 0, err
     data = json.loads(stdout)
     maps = activations(mnist_cnn, "conv2", "mnist:17", top=3)

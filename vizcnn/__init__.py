@@ -10,5 +10,9 @@ __version__ = "0.1.0"
 
 from .errors import VizcnnError, WeightsNotFoundError  # noqa: E402
 from .models import Model, list_models, load_model  # noqa: E402
+from . import activations, examples, filters  # noqa: E402  (vizcnn.filters.plot, vizcnn.activations.activations, ...)
 
-__all__ = ["Model", "VizcnnError", "WeightsNotFoundError", "__version__", "list_models", "load_model"]
+__all__ = [
+    "Model", "VizcnnError", "WeightsNotFoundError", "__version__", "activations", "examples", "filters", "list_models",
+    "load_model",
+]  # fmt: skip

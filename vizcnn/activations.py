@@ -193,7 +193,9 @@ def activations(
         shown = [int(c) for c in channels]
         bad = [c for c in shown if not 0 <= c < count]
         if bad:
-            raise VizcnnError(f"channel {bad[0]} is out of range: {resolved.name} has {count} channels (0-{count - 1}).")
+            raise VizcnnError(
+                f"channel {bad[0]} is out of range: {resolved.name} has {count} channels (0-{count - 1})."
+            )
         if not shown:
             raise VizcnnError("no channels given; leave channels out to show the top ones.")
     summary = [{"channel": c, "mean": float(means[c]), "max": float(maxes[c])} for c in shown]

@@ -134,7 +134,10 @@ def _short(name: str, limit: int = 10) -> str:
     return stem if len(stem) <= limit else stem[: limit - 1] + "…"
 
 
-def _batches(model: Model, data, batch_size: int) -> tuple[int, str, Iterator[tuple[int, list[int], list[str], torch.Tensor | None]]]:
+_Batch = tuple[int, list[int], list[str], torch.Tensor | None]
+
+
+def _batches(model: Model, data, batch_size: int) -> tuple[int, str, Iterator[_Batch]]:
     """``(size, description, batches)``.
 
     Each batch is (images tried, indices read, their names, pixels in [0, 1]
@@ -150,13 +153,17 @@ def _batches(model: Model, data, batch_size: int) -> tuple[int, str, Iterator[tu
     if isinstance(data, (str, os.PathLike)) and str(data) != "sample":
         folder = Path(data)
         if not folder.is_dir():
-            raise VizcnnError(f"data {str(data)!r} is not a folder: give a folder of images, an MNIST folder, or 'sample'.")
-        if any(folder.glob("*idx3-ubyte*")) or any(folder.glob("raw/*idx3-ubyte*")) or any(folder.glob("MNIST/raw/*idx3-ubyte*")):
+            raise VizcnnError(
+                f"data {str(data)!r} is not a folder: give a folder of images, an MNIST folder, or 'sample'."
+            )
+        if any(any(folder.glob(f"{sub}*idx3-ubyte*")) for sub in ("", "raw/", "MNIST/raw/")):
             data = mnist(folder)
         else:
             files = list(iter_image_files(folder))
             if not files:
-                raise VizcnnError(f"no images in {str(folder)!r}: expected JPEG/PNG files (searched recursively) or MNIST IDX files.")
+                raise VizcnnError(
+                    f"no images in {str(folder)!r}: expected JPEG/PNG files (searched recursively) or MNIST IDX files."
+                )
             return len(files), str(folder), _file_batches(model, files, batch_size)
     if str(data) == "sample":
         data = mnist("sample")
@@ -239,9 +246,10 @@ def top_examples(
             if pixels is None:
                 continue
             acts = layer_output(model, resolved, model.input.normalize(pixels.to(model.device))).detach().float().cpu()
-            if not 0 <= channel < acts.shape[1]:
+            count = acts.shape[1]
+            if not 0 <= channel < count:
                 raise VizcnnError(
-                    f"channel {channel} is out of range: {resolved.name} has {acts.shape[1]} channels (0-{acts.shape[1] - 1})."
+                    f"channel {channel} is out of range: {resolved.name} has {count} channels (0-{count - 1})."
                 )
             a = acts[:, channel]
             if a.dim() == 3:

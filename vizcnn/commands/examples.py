@@ -26,7 +26,7 @@ def register(sub) -> None:
                         "(default: sample for MNIST models)")  # fmt: skip
     p.add_argument("--top", type=int, default=9, metavar="K", help="how many examples (default 9)")
     p.add_argument("--batch-size", type=int, default=64, metavar="N", help="images per forward pass (default 64)")
-    p.add_argument("-o", "--output", metavar="PNG", help="output file (default: vizcnn-out/MODEL-LAYER-CHANNEL-examples.png)")
+    p.add_argument("-o", "--output", metavar="PNG", help="default: vizcnn-out/MODEL-LAYER-CHANNEL-examples.png")
     p.add_argument("--json", action="store_true", help="print the examples as JSON")
     p.set_defaults(run=run)
 
