@@ -1,0 +1,191 @@
+"""The Ray executor on Ray's local runtime: same site as a local build, killed workers retried, resumable."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from vizcnn.errors import VizcnnError
+
+from .conftest import run_cli
+
+pytest.importorskip("ray", reason="the ray executor needs Ray (pip install 'vizcnn[ray]')")
+
+from vizcnn.report.gallery import LocalExecutor, WorkUnit, build_gallery, get_executor  # noqa: E402
+from vizcnn.report.ray_executor import RayExecutor, task_resources  # noqa: E402
+
+SPEC = """
+title = "ray test"
+
+[render]
+steps = 6
+size = 28
+diversity = 1
+examples = 4
+batch = 2
+
+[[models]]
+name = "mnist-cnn"
+layers = [{ name = "conv1", channels = "0-3" }, { name = "conv3", channels = "5,9" }]
+views = ["features", "examples", "connections"]
+"""
+CHANNELS = 6  # per unit kind: 4 in conv1, 2 in conv3
+UNITS = 6  # features and examples: conv1 in 2 batches of 2, conv3 in 1
+
+
+@pytest.fixture(scope="module")
+def spec(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("spec") / "ray.toml"
+    path.write_text(SPEC)
+    return path
+
+
+@pytest.fixture(scope="module")
+def ray_executor():
+    """One local Ray runtime (2 CPUs) for the module; starting one takes seconds."""
+    executor = RayExecutor(2)
+    yield executor
+    executor.close()
+
+
+@pytest.fixture(scope="module")
+def local_site(spec, tmp_path_factory) -> Path:
+    """The reference: the same gallery built in-process."""
+    out = tmp_path_factory.mktemp("local")
+    report = build_gallery(spec, out, executor=LocalExecutor(1), progress=False)
+    assert report.rendered == 2 * CHANNELS and report.units == UNITS
+    return out
+
+
+def site_files(out: Path) -> dict[str, bytes]:
+    """Every page and image of a site (the cache folder aside), by relative path."""
+    return {
+        str(p.relative_to(out)): p.read_bytes()
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and ".cache" not in p.relative_to(out).parts
+    }
+
+
+def assert_same_site(out: Path, reference: Path) -> None:
+    ours, theirs = site_files(out), site_files(reference)
+    assert sorted(ours) == sorted(theirs)
+    different = [name for name in ours if ours[name] != theirs[name]]
+    assert different == [], f"files differ from the local build: {different[:5]}"
+
+
+class CrashFirstAttempt:
+    """Wraps an executor: the first task to start kills its worker process (``os._exit``)."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    def map(self, fn, units):
+        def crash_once(unit):
+            marker = Path(unit.cache_root) / "crashed"
+            if not marker.exists():
+                marker.parent.mkdir(parents=True, exist_ok=True)
+                marker.touch()
+                os._exit(1)
+            return fn(unit)
+
+        return self.inner.map(crash_once, units)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_ray_build_is_identical_to_local_build(spec, local_site, ray_executor, tmp_path):
+    report = build_gallery(spec, tmp_path, executor=ray_executor, progress=False)
+    assert (report.rendered, report.reused, report.units) == (2 * CHANNELS, 0, UNITS)
+    assert report.pages == 1 + 1 + 2 + CHANNELS  # index, model, 2 layers, 6 channels
+    assert_same_site(tmp_path, local_site)
+    # the workers wrote the same cache entries (renders are seeded: same bytes)
+    cache = {p.relative_to(tmp_path / ".cache"): p.read_bytes() for p in (tmp_path / ".cache").rglob("*.json")}
+    ref = {p.relative_to(local_site / ".cache"): p.read_bytes() for p in (local_site / ".cache").rglob("*.json")}
+    assert cache == ref and len(cache) >= 2 * CHANNELS
+
+
+def test_killed_worker_is_retried_and_every_page_is_written(spec, local_site, ray_executor, tmp_path):
+    report = build_gallery(spec, tmp_path, executor=CrashFirstAttempt(ray_executor), progress=False)
+    assert (tmp_path / ".cache" / "crashed").is_file()  # a worker did die mid-build
+    assert report.rendered == 2 * CHANNELS
+    assert all(p.is_file() and p.read_text().rstrip().endswith("</html>") for p in report.page_paths)
+    assert_same_site(tmp_path, local_site)
+
+
+def test_build_interrupted_locally_resumes_on_ray(spec, local_site, ray_executor, tmp_path):
+    done = []
+
+    def stop_after_two(unit):
+        done.append(unit)
+        if len(done) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        build_gallery(spec, tmp_path, executor=LocalExecutor(1), progress=False, on_unit=stop_after_two)
+    assert not (tmp_path / "index.html").exists()
+    first = sum(len(u.channels) for u in done)
+    report = build_gallery(spec, tmp_path, executor=ray_executor, progress=False)
+    assert (report.reused, report.rendered, report.units) == (first, 2 * CHANNELS - first, UNITS - 2)
+    assert_same_site(tmp_path, local_site)
+
+
+def test_user_errors_are_not_retried_and_keep_their_message(ray_executor, tmp_path):
+    unit = WorkUnit("features", "mnist-cnn", None, _hash(), "conv1", (0,), (), str(tmp_path))
+
+    def fails(u):
+        with open(Path(u.cache_root) / "attempts", "a") as f:
+            f.write("x")
+        raise VizcnnError("channel 99 is out of range")
+
+    with pytest.raises(VizcnnError, match="^channel 99 is out of range$"):
+        list(ray_executor.map(fails, [unit]))
+    assert (tmp_path / "attempts").read_text() == "x"
+
+
+def test_transient_errors_are_retried(ray_executor, tmp_path):
+    unit = WorkUnit("features", "mnist-cnn", None, _hash(), "conv1", (0,), (), str(tmp_path))
+
+    def flaky(u):
+        with open(Path(u.cache_root) / "attempts", "a") as f:
+            f.write("x")
+        if (Path(u.cache_root) / "attempts").read_text() == "x":
+            raise OSError("disk hiccup")
+        return 7
+
+    assert list(ray_executor.map(flaky, [unit])) == [(unit, 7)]
+    assert (tmp_path / "attempts").read_text() == "xx"
+
+
+def _hash() -> str:
+    import vizcnn
+
+    return vizcnn.load_model("mnist-cnn", device="cpu").weights_hash
+
+
+def test_one_task_per_gpu_else_one_cpu():
+    assert task_resources({"CPU": 16.0, "GPU": 4.0}) == {"num_cpus": 1, "num_gpus": 1}
+    assert task_resources({"CPU": 16.0}) == {"num_cpus": 1, "num_gpus": 0}
+
+
+def test_cli_gallery_on_ray(spec, local_site, ray_executor, tmp_path):
+    code, out, err = run_cli("gallery", str(spec), "-o", str(tmp_path), "--executor", "ray", "-q")
+    assert code == 0, err
+    assert f"{1 + 1 + 2 + CHANNELS} pages" in out and f"{2 * CHANNELS} channels rendered" in out
+    assert_same_site(tmp_path, local_site)
+
+
+def test_cli_address_needs_the_ray_executor(spec, tmp_path):
+    code, out, err = run_cli("gallery", str(spec), "-o", str(tmp_path), "--address", "auto")
+    assert code == 2 and "--executor ray" in err and "Traceback" not in err
+    assert not (tmp_path / "index.html").exists()
+
+
+def test_get_executor_knows_ray():
+    executor = get_executor("ray", 1)
+    assert isinstance(executor, RayExecutor) and executor.address is None
+    executor.close()  # never started: nothing to shut down
+    with pytest.raises(VizcnnError, match="ray"):
+        get_executor("rya", 1)

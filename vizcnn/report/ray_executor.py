@@ -1,0 +1,155 @@
+"""Run gallery work units as Ray tasks, on one machine or a cluster.
+
+    vizcnn gallery galleries/mnist.toml -o site --executor ray --jobs 2   # local Ray runtime, 2 CPUs
+    vizcnn gallery galleries/mnist.toml -o site --executor ray --address auto   # join a running cluster
+
+Each :class:`~vizcnn.report.gallery.WorkUnit` is one Ray task. A model's
+weights go into Ray's object store once per build (``ray.put`` of the CPU
+state dict); tasks carry only a reference, and each worker process loads
+them once, so the weights file need not exist on the other machines.
+Workers write their results into the same :class:`~vizcnn.cache.ResultCache`
+as local builds (on a cluster, put the cache on storage every node sees), so
+a build started with one executor resumes with another. Tasks of a worker
+that crashes or is killed are retried; the pages are written afterwards by
+the driver, atomically, so a build never leaves a half-written page.
+
+With GPUs in the cluster each task takes one GPU (one task per GPU at a
+time); otherwise one CPU.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..errors import VizcnnError
+
+if TYPE_CHECKING:
+    from .gallery import WorkUnit
+
+__all__ = ["MAX_RETRIES", "RayExecutor", "task_resources"]
+
+#: Exceptions raised inside a task that are worth another attempt (I/O, memory); a user's
+#: mistake (:class:`~vizcnn.errors.VizcnnError`, a ``ValueError``) is reported at once.
+_TRANSIENT = [OSError, MemoryError, RuntimeError]
+#: Attempts after the first, for crashed workers and for the exceptions above.
+MAX_RETRIES = 3
+
+
+class RayExecutor:
+    """Ray tasks per work unit; ``map`` yields ``(unit, result)`` as tasks finish.
+
+    Args:
+        jobs: CPUs of the local Ray runtime started when there is no
+            ``address`` (ignored on a cluster, whose resources decide).
+        address: ``"auto"`` or ``"HOST:PORT"`` of a running cluster; ``None``
+            starts a local runtime, shut down again by :meth:`close`.
+    """
+
+    def __init__(self, jobs: int = 1, address: str | None = None) -> None:
+        if jobs < 1:
+            raise VizcnnError(f"--jobs must be at least 1, got {jobs}.")
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise VizcnnError(
+                "the ray executor needs Ray: pip install 'vizcnn[ray]' (or pip install ray), "
+                "or build with --executor local."
+            ) from None
+        self.jobs = jobs
+        self.address = address
+        self._started = False
+
+    def _connect(self):
+        import ray
+
+        if not ray.is_initialized():
+            try:
+                if self.address:
+                    ray.init(address=self.address, log_to_driver=False)
+                else:
+                    ray.init(num_cpus=self.jobs, include_dashboard=False, log_to_driver=False)
+            except ConnectionError as exc:
+                raise VizcnnError(
+                    f"cannot reach a Ray cluster at --address {self.address}: {exc}. Start one with "
+                    "`ray start --head`, give its HOST:PORT, or leave --address out for a local runtime."
+                ) from None
+            self._started = True
+        return ray
+
+    def map(self, fn: Callable[[WorkUnit], Any], units: Sequence[WorkUnit]) -> Iterator[tuple[WorkUnit, Any]]:
+        if not units:
+            return
+        ray = self._connect()
+        from .gallery import _worker_model
+
+        refs: dict[tuple[str, str | None, str], Any] = {}
+        for unit in units:
+            key = (unit.model, unit.weights, unit.weights_hash)
+            if key not in refs:
+                model = _worker_model(unit)
+                state = {k: v.detach().cpu() for k, v in model.net.state_dict().items()}
+                refs[key] = ray.put((state, model.weights))
+        task = ray.remote(_run_task).options(
+            **task_resources(ray.cluster_resources()), max_retries=MAX_RETRIES, retry_exceptions=_TRANSIENT
+        )
+        # The weights travel as a reference inside a list, so Ray does not fetch them
+        # for every task; a worker fetches them once (see _run_task).
+        pending = {task.remote(fn, u, [refs[(u.model, u.weights, u.weights_hash)]]): u for u in units}
+        try:
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                unit = pending.pop(done[0])
+                yield unit, _result(ray, done[0])
+        finally:
+            for ref in pending:
+                ray.cancel(ref)
+
+    def close(self) -> None:
+        """Shut down the local runtime this executor started (a joined cluster keeps running)."""
+        if self._started:
+            import ray
+
+            ray.shutdown()
+            self._started = False
+
+
+def task_resources(cluster: dict[str, float]) -> dict[str, int]:
+    """What one task asks for: a GPU where the cluster has any (one task per GPU), else one CPU."""
+    return {"num_cpus": 1, "num_gpus": 1 if cluster.get("GPU", 0) >= 1 else 0}
+
+
+def _result(ray, ref) -> Any:
+    """``ray.get(ref)``, raising a task's :class:`VizcnnError` as itself (one paragraph, no Ray trace)."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:
+        if isinstance(exc.cause, VizcnnError):
+            raise exc.cause from None
+        raise
+
+
+#: (model, weights, weights hash) of the models this worker process has installed.
+_INSTALLED: set[tuple[str, str | None, str]] = set()
+
+
+def _run_task(fn: Callable[[WorkUnit], Any], unit: WorkUnit, weights: list) -> Any:
+    """Worker side: install the unit's model from the object store (once per process), then run ``fn``."""
+    import torch
+
+    from ..models import load_model
+    from ..models.weights import load_into
+    from .gallery import install_model
+
+    key = (unit.model, unit.weights, unit.weights_hash)
+    if key not in _INSTALLED:
+        import ray
+
+        torch.set_num_threads(1)
+        state, source = ray.get(weights[0])
+        model = load_model(unit.model, "random")
+        load_into(model.net, state, source)
+        model.weights = source
+        install_model(unit, model)
+        _INSTALLED.add(key)
+    return fn(unit)
