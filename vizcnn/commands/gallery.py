@@ -2,6 +2,8 @@
 
   vizcnn gallery galleries/mnist.toml -o site          then open site/index.html
   vizcnn gallery galleries/mnist.toml -o site --jobs 2
+  vizcnn gallery galleries/mnist.toml -o site --executor ray --jobs 2
+  vizcnn gallery galleries/mnist.toml -o site --executor ray --address auto
   vizcnn gallery my.toml -o out --cache ~/.cache/vizcnn-gallery
 
 The spec is checked before anything is rendered. Results are cached in
@@ -20,7 +22,8 @@ def register(sub) -> None:
     p.add_argument("spec", metavar="SPEC", help="gallery spec (TOML), e.g. galleries/mnist.toml")
     p.add_argument("-o", "--output", metavar="DIR", default="site", help="output folder (default: site)")
     p.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes (default: 1, in-process)")
-    p.add_argument("--executor", default="local", metavar="NAME", help="where work units run (default: local)")
+    p.add_argument("--executor", default="local", metavar="NAME", help="where work units run: local or ray (default: local)")
+    p.add_argument("--address", metavar="ADDR", help="with --executor ray: the cluster to join (auto or HOST:PORT; default: a local Ray runtime with --jobs CPUs)")
     p.add_argument("--cache", metavar="DIR", help="result cache (default: DIR/.cache inside the output folder)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
@@ -29,7 +32,11 @@ def register(sub) -> None:
 def run(args) -> int:
     from ..report.gallery import build_gallery, get_executor
 
-    executor = get_executor(args.executor, args.jobs)
+    if args.address and args.executor != "ray":
+        from ..errors import VizcnnError
+
+        raise VizcnnError("--address is for --executor ray (a Ray cluster to join); drop it or add --executor ray.")
+    executor = get_executor(args.executor, args.jobs, **({"address": args.address} if args.address else {}))
     try:
         report = build_gallery(args.spec, args.output, cache=args.cache, executor=executor, progress=not args.quiet)
     finally:
