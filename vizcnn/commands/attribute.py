@@ -67,7 +67,10 @@ def run(args) -> int:
     probs = main.logits.softmax(0)
     print(f"{model.name} {main.layer}, {main.method}: {main.label}")
     print(f"p({main.target_name}) = {float(probs[main.target]):.3f}" + (f", p({main.vs_name}) = {float(probs[main.vs]):.3f}" if main.vs is not None else ""))
-    print(f"objective {main.objective:.4f}, sum of attributions {main.total:.4f}" + (f", delta {main.delta:.2e}" if main.delta is not None else ""))
+    line = f"objective {main.objective:.4f}"
+    if main.baseline_objective is not None:
+        line += f" (black baseline {main.baseline_objective:.4f}; attributions sum to the difference up to delta {main.delta:.2e})"
+    print(f"{line}, sum of attributions {main.total:.4f}")
     print(f"channels supporting {main.label}:")
     for c, v in main.top(args.top):
         print(f"  {c:>5} {v:+.4f}")
