@@ -33,7 +33,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-from ..errors import VizcnnError, unknown_name
+from ..errors import VizcnnError, WeightsNotFoundError, unknown_name
 
 __all__ = ["GallerySpec", "LayerSpec", "ModelEntry", "REPORTS", "RenderSettings", "ReportSpec", "VIEWS", "load_spec", "parse_spec"]
 
@@ -278,6 +278,9 @@ def parse_spec(text: str, source: str = "<string>", *, load=None) -> tuple[Galle
                 weights = str(Path(source).parent / weights)
         try:
             model = load(name, weights)
+        except WeightsNotFoundError as exc:
+            hint = ' In a gallery spec, give a weights file as weights = "FILE" in this [[models]] table.'
+            raise where.error(path + ("name",), str(exc) + hint) from None
         except VizcnnError as exc:
             raise where.error(path + ("name",), str(exc)) from None
         loaded[i] = model

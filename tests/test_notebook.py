@@ -1,0 +1,54 @@
+"""The tour notebook runs headless from top to bottom, and every result object shows itself in Jupyter."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "examples" / "tour.ipynb"
+
+
+@pytest.fixture
+def kernel(tmp_path, monkeypatch) -> str:
+    """A kernelspec for this interpreter (the venv's), found through $JUPYTER_PATH."""
+    pytest.importorskip("ipykernel")
+    spec = tmp_path / "kernels" / "vizcnn-test"
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "vizcnn test", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    return "vizcnn-test"
+
+
+def test_tour_notebook_runs_without_errors(kernel):
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    client = NotebookClient(nb, kernel_name=kernel, timeout=300, resources={"metadata": {"path": str(ROOT)}})
+    client.execute()  # raises CellExecutionError on the first failing cell
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    shown = [o for o in outputs if o.output_type == "execute_result"]
+    pictures = [o for o in shown if "image/png" in o.data or "text/html" in o.data]
+    # every cell that ends in a result object displayed it as a picture or a page
+    assert len(pictures) >= 10, [sorted(o.data) for o in shown]
+    assert any("templates" in o.get("text", "") and "CNN" in o.get("text", "") for o in outputs if o.output_type == "stream")
+
+
+def test_every_result_class_displays_in_jupyter():
+    from vizcnn import activations, attribution, dictionary, evaluate, examples, filters, lesson, optvis
+
+    classes = [
+        filters.FilterGrid, activations.ActivationMaps, examples.DatasetExamples, optvis.RenderResult,
+        attribution.Attribution, attribution.RandomizationCheck, dictionary.SemanticDictionary,
+        dictionary.AttributionDictionary, dictionary.NeuronGroups, evaluate.Evaluation, lesson.Robustness,
+        lesson.TemplateClassifier, lesson.TemplateScores, lesson.ConvDemo, lesson.PoolDemo, lesson.PaddingDemo,
+    ]  # fmt: skip
+    missing = [c.__name__ for c in classes if not (hasattr(c, "_repr_png_") or hasattr(c, "_repr_html_"))]
+    assert missing == []
