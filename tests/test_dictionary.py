@@ -11,7 +11,7 @@ from vizcnn.cache import ResultCache
 from vizcnn.data import load_image
 from vizcnn.dictionary import attribution_dictionary, neuron_groups, semantic_dictionary
 from vizcnn.errors import VizcnnError
-from vizcnn.hooks import capture, forward_to
+from vizcnn.hooks import capture
 
 from .conftest import run_cli
 
@@ -48,7 +48,7 @@ def test_semantic_dictionary(mnist_cnn, digit, relu2):
     assert sem.features == {}
     assert sem.to_png()[:4] == b"\x89PNG"
     page = sem.to_html()
-    assert page.count('class="card"') == 3 and "channel %d" % top[0][0] in page
+    assert page.count('class="card"') == 3 and f"channel {top[0][0]}" in page
 
 
 def test_feature_visualizations_are_cached(mnist_cnn, digit, tmp_path):
@@ -104,7 +104,7 @@ def test_attribution_dictionary(mnist_cnn, digit):
     assert result.main is ab
     torch.testing.assert_close(ab.tensor, a.tensor - b.tensor, rtol=1e-4, atol=1e-6)
     chans = result.channels()
-    assert set(c for c, _ in ab.top(4)) <= set(chans) and len(chans) <= 12
+    assert {c for c, _ in ab.top(4)} <= set(chans) and len(chans) <= 12
     probs = mnist_cnn.net(mnist_cnn.preprocess(digit))[0].softmax(0).detach()
     assert [name for name, _ in result.predictions] == [str(int(i)) for i in probs.topk(5).indices]
     assert result.predictions[0][1] == pytest.approx(float(probs.max()), abs=1e-6)

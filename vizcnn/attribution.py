@@ -107,7 +107,9 @@ def as_input(model: Model, image: Image.Image | torch.Tensor) -> tuple[torch.Ten
                 f"expected one normalized image of shape {model.input.shape} for {model.name}, got {tuple(image.shape)}."
             )
     else:
-        raise VizcnnError(f"expected a PIL image or a tensor, got {type(image).__name__}; load files with vizcnn.data.load_image.")
+        raise VizcnnError(
+            f"expected a PIL image or a tensor, got {type(image).__name__}; load files with vizcnn.data.load_image."
+        )
     pixels = model.input.denormalize(x)[0].clamp(0, 1).cpu()
     arr = (pixels.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
     view = Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr)
@@ -259,7 +261,9 @@ class ChannelAttribution:
         a = model.class_index(target)
         b = model.class_index(vs) if vs is not None else None
         if b == a:
-            raise VizcnnError(f"target and vs are the same class ({model.categories[a]!r}); pick two different classes.")
+            raise VizcnnError(
+                f"target and vs are the same class ({model.categories[a]!r}); pick two different classes."
+            )
         x, view = as_input(model, image)
         objective = ClassContrast(model.net, a, b)
         algo = METHODS[self.method](objective, self.layer.module)
@@ -271,7 +275,9 @@ class ChannelAttribution:
             )
             delta = float(d.sum())
         elif self.method == "LayerDeepLift":
-            attr, d = algo.attribute(x, baselines=baseline, return_convergence_delta=True, attribute_to_layer_input=False)
+            attr, d = algo.attribute(
+                x, baselines=baseline, return_convergence_delta=True, attribute_to_layer_input=False
+            )
             delta = float(d.sum())
         elif self.method == "LayerGradCam":
             attr = algo.attribute(x, attribute_to_layer_input=False, attr_dim_summation=False)
@@ -284,7 +290,9 @@ class ChannelAttribution:
         if tensor.dim() == 1:
             tensor = tensor.view(-1, 1, 1)
         elif tensor.dim() != 3:
-            raise VizcnnError(f"layer {self.layer.name!r} has output shape {tuple(attr.shape[1:])}; pick a conv or linear layer.")
+            raise VizcnnError(
+                f"layer {self.layer.name!r} has output shape {tuple(attr.shape[1:])}; pick a conv or linear layer."
+            )
         obj = float(logits[a] - (logits[b] if b is not None else 0.0))
         return Attribution(
             model=model.name,
@@ -327,7 +335,12 @@ class RandomizationCheck(PNGResult):
     steps: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"layer": self.original.layer, "method": self.original.method, "objective": self.original.label, "steps": self.steps}
+        return {
+            "layer": self.original.layer,
+            "method": self.original.method,
+            "objective": self.original.label,
+            "steps": self.steps,
+        }
 
     def to_image(self) -> Image.Image:
         from matplotlib.figure import Figure
@@ -367,7 +380,11 @@ def randomization_check(
     """
     layer_path = model.layer(layer).path
     original = ChannelAttribution(model, layer, method).attribute(image, target, vs=vs, n_steps=n_steps)
-    order = [path for path, module, _ in forward_order(model.net, model.input.shape) if any(True for _ in module.parameters(recurse=False))]
+    order = [
+        path
+        for path, module, _ in forward_order(model.net, model.input.shape)
+        if any(True for _ in module.parameters(recurse=False))
+    ]
     net = copy.deepcopy(model.net)
     modules = dict(net.named_modules())
     steps = []

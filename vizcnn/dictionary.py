@@ -44,7 +44,9 @@ __all__ = [
     "semantic_dictionary",
 ]
 
-_PALETTE = [tuple(int(255 * c) for c in rgb) for name in ("tab20", "tab20b", "tab20c") for rgb in colormaps[name].colors]
+_PALETTE = [
+    tuple(int(255 * c) for c in rgb) for name in ("tab20", "tab20b", "tab20c") for rgb in colormaps[name].colors
+]
 
 
 def _activations(model: Model, x: torch.Tensor, layer) -> torch.Tensor:
@@ -144,7 +146,7 @@ class SemanticDictionary(PNGResult):
         for y in range(h):
             for x in range(w):
                 v, c = float(values[y, x, 0]), int(idx[y, x, 0])
-                side = int(round(cell * math.sqrt(max(v, 0.0) / vmax))) if vmax > 0 else 0
+                side = round(cell * math.sqrt(max(v, 0.0) / vmax)) if vmax > 0 else 0
                 if side < 2:
                     continue
                 x0, y0 = x * cell + (cell - side) // 2, y * cell + (cell - side) // 2
@@ -156,7 +158,7 @@ class SemanticDictionary(PNGResult):
                         draw.text((x0 + 2, y0 + 1), str(c), fill=(0, 0, 0))
         return canvas
 
-    def to_html(self, *, title: str | None = None, groups: "NeuronGroups | None" = None) -> str:
+    def to_html(self, *, title: str | None = None, groups: NeuronGroups | None = None) -> str:
         """A self-contained page: the image, the positional dictionary, the top channels (and neuron groups)."""
         cards = []
         for c, total in self.image_top():
@@ -184,8 +186,8 @@ class SemanticDictionary(PNGResult):
 
     def _legend(self) -> list[dict]:
         _, idx = self.positions
-        used = sorted(set(int(c) for c in idx[..., 0].flatten().tolist()))
-        return [{"channel": c, "color": "#%02x%02x%02x" % _PALETTE[c % len(_PALETTE)]} for c in used]
+        used = sorted({int(c) for c in idx[..., 0].flatten().tolist()})
+        return [{"channel": c, "color": "#{:02x}{:02x}{:02x}".format(*_PALETTE[c % len(_PALETTE)])} for c in used]
 
     def _repr_html_(self) -> str:
         return _iframe(self.to_html())
@@ -438,10 +440,14 @@ def neuron_groups(
     acts = _activations(model, x, resolved).clamp(min=0)
     c, h, w = acts.shape
     if not 1 <= k <= min(c, h * w):
-        raise VizcnnError(f"--groups must be between 1 and {min(c, h * w)} for layer {resolved.name!r} ({c} channels, {h}x{w} positions).")
+        raise VizcnnError(
+            f"--groups must be between 1 and {min(c, h * w)} for layer {resolved.name!r} ({c} channels, {h}x{w} positions)."
+        )
     a = acts.reshape(c, h * w).T.double().numpy()
     if not a.any():
-        raise VizcnnError(f"layer {resolved.name!r} has no positive activation for this image; NMF has nothing to factorize.")
+        raise VizcnnError(
+            f"layer {resolved.name!r} has no positive activation for this image; NMF has nothing to factorize."
+        )
     nmf = NMF(n_components=k, init="nndsvda", random_state=seed, max_iter=1000)
     wmat = nmf.fit_transform(a)
     hmat = nmf.components_
@@ -457,12 +463,17 @@ def neuron_groups(
         grad = LayerGradientXActivation(ClassContrast(model.net, idx), resolved.module, multiply_by_inputs=False)
         g = grad.attribute(x, attribute_to_layer_input=False)[0].detach().float().cpu().reshape(c, h * w)
         # group j's share of the activation is W[:, j] H[j]; its attribution is the gradient times that share
-        attributions[str(model.categories[idx])] = torch.einsum("cp,pk,kc->k", g, spatial.reshape(k, h * w).T, directions)
+        attributions[str(model.categories[idx])] = torch.einsum(
+            "cp,pk,kc->k", g, spatial.reshape(k, h * w).T, directions
+        )
     features: list[Image.Image] = []
     if fv_steps > 0:
         from . import optvis
 
-        obj = sum((optvis.direction(resolved.name, directions[j], batch=j) for j in range(1, k)), optvis.direction(resolved.name, directions[0], batch=0))
+        obj = sum(
+            (optvis.direction(resolved.name, directions[j], batch=j) for j in range(1, k)),
+            optvis.direction(resolved.name, directions[0], batch=0),
+        )
         res = optvis.render(model, obj, batch=k, steps=fv_steps, size=fv_size, seed=seed, progress=False)
         features = [res.image(j) for j in range(k)]
     return NeuronGroups(model.name, resolved.name, acts, spatial, directions, error, attributions, view, features)

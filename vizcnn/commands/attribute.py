@@ -22,7 +22,9 @@ def register(sub) -> None:
     p = add_parser(sub, "attribute", __doc__)
     add_model_args(p)
     p.add_argument("--image", required=True, metavar="PATH", help="image file, or mnist:K for a bundled digit")
-    p.add_argument("--layer", required=True, metavar="LAYER", help="layer whose channels are attributed (conv2, features.8)")
+    p.add_argument(
+        "--layer", required=True, metavar="LAYER", help="layer whose channels are attributed (conv2, features.8)"
+    )
     p.add_argument("--target", required=True, metavar="CLASS", help="class name or index")
     p.add_argument("--vs", metavar="CLASS", help="contrast class: attribute logit[target] - logit[vs]")
     p.add_argument("--method", default="LayerGradientXActivation", metavar="NAME",
@@ -66,7 +68,10 @@ def run(args) -> int:
         return 0
     probs = main.logits.softmax(0)
     print(f"{model.name} {main.layer}, {main.method}: {main.label}")
-    print(f"p({main.target_name}) = {float(probs[main.target]):.3f}" + (f", p({main.vs_name}) = {float(probs[main.vs]):.3f}" if main.vs is not None else ""))
+    print(
+        f"p({main.target_name}) = {float(probs[main.target]):.3f}"
+        + (f", p({main.vs_name}) = {float(probs[main.vs]):.3f}" if main.vs is not None else "")
+    )
     line = f"objective {main.objective:.4f}"
     if main.baseline_objective is not None:
         line += f" (black baseline {main.baseline_objective:.4f}; attributions sum to the difference up to delta {main.delta:.2e})"

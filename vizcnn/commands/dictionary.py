@@ -25,8 +25,12 @@ def register(sub) -> None:
     p.add_argument("--image", required=True, metavar="PATH", help="image file, or mnist:K for a bundled digit")
     p.add_argument("--layer", required=True, metavar="LAYER", help="layer to read (relu2, features.9)")
     p.add_argument("--groups", type=int, default=4, metavar="K", help="number of NMF neuron groups (default 4)")
-    p.add_argument("--top", type=int, default=8, metavar="N", help="channels per position and for the image (default 8)")
-    p.add_argument("--targets", nargs="+", metavar="CLASS", help="classes to attribute the groups to (default: top two)")
+    p.add_argument(
+        "--top", type=int, default=8, metavar="N", help="channels per position and for the image (default 8)"
+    )
+    p.add_argument(
+        "--targets", nargs="+", metavar="CLASS", help="classes to attribute the groups to (default: top two)"
+    )
     p.add_argument("--fv-steps", type=int, default=0, metavar="N",
                    help="feature visualization steps (0, the default, skips them; 256 gives clean pictures)")  # fmt: skip
     p.add_argument("-o", "--output", metavar="DIR", help="output folder (default vizcnn-out/MODEL-LAYER-dictionary)")
