@@ -276,8 +276,8 @@ def _refuse_hooks(net: nn.Module) -> None:
         def refuse(*_args, _path=path or "(the whole model)", **_kwargs):
             raise VizcnnError(
                 f"this needs a hook on layer {_path!r}, and a TorchScript model cannot run Python hooks: its forward "
-                "pass is compiled, so activations, feature visualization and layer attribution cannot read its layers "
-                f"(layers works). To use them, {_SUGGEST}."
+                "pass is compiled, so nothing that reads a layer's activations (activations, examples, render, "
+                f"attribute, dictionary) works on it; layers does. To use them, {_SUGGEST}."
             )
 
         for method in ("register_forward_hook", "register_forward_pre_hook", "register_full_backward_hook", "register_backward_hook"):
@@ -390,6 +390,36 @@ def _load_exported(path: Path, device) -> tuple[nn.Module, tuple[int, ...] | Non
     return net.to(device), (spatial if all(spatial) else None)
 
 
+def _from_file(path: Path, weights, input_size: Sequence[int] | None, device) -> tuple[nn.Module, InputSpec | None, str]:
+    """A TorchScript or exported file: (net, the input it carries, weights source)."""
+    kind = _archive_kind(path)
+    if weights is not None:
+        raise VizcnnError(
+            f"{str(path)!r} is a saved model that carries its own weights; --weights is for zoo, timm and "
+            "module.path:callable models. Drop --weights."
+        )
+    if kind == "torchscript":
+        if path.suffix == ".pt2":
+            raise VizcnnError(
+                f"{str(path)!r} is a TorchScript file (torch.jit.save), but .pt2 is the suffix of exported programs "
+                "(torch.export.save): rename it to .pt."
+            )
+        return _load_torchscript(path, device), None, f"TorchScript file {path}"
+    net, spatial = _load_exported(path, device)
+    known = None
+    if spatial:
+        c, h, w = spatial
+        if h != w:
+            raise VizcnnError(f"{str(path)!r} takes {h}x{w} inputs; vizcnn works with square inputs.")
+        if input_size is not None and tuple(input_size) != spatial:
+            raise VizcnnError(
+                f"{str(path)!r} was exported for inputs of {c}x{h}x{w} and runs no other size: "
+                "drop --input-size, or export it again with that size."
+            )
+        known = InputSpec(channels=c, size=h, mean=(0.0,) * c, std=(1.0,) * c)
+    return net, known, f"exported program {path}"
+
+
 # -- timm -------------------------------------------------------------------
 def _timm(name: str, weights) -> tuple[nn.Module, InputSpec, list[str] | None, str]:
     try:
@@ -474,33 +504,7 @@ def build_custom(
         net, source = _from_import_path(name, weights)
         net.to(device)
     else:
-        path = Path(name)
-        kind = _archive_kind(path)
-        if weights is not None:
-            raise VizcnnError(
-                f"{name} is a saved model that carries its own weights; --weights is for zoo, timm and "
-                "module.path:callable models. Drop --weights."
-            )
-        if kind == "torchscript":
-            if path.suffix == ".pt2":
-                raise VizcnnError(
-                    f"{name} is a TorchScript file (torch.jit.save), but .pt2 is the suffix of exported programs "
-                    "(torch.export.save): rename it to .pt."
-                )
-            net = _load_torchscript(path, device)
-            source = f"TorchScript file {name}"
-        else:
-            net, spatial = _load_exported(path, device)
-            source = f"exported program {name}"
-            if spatial and input_size is not None and tuple(input_size) != spatial:
-                raise VizcnnError(
-                    f"{name} was exported for inputs of {'x'.join(map(str, spatial))} and runs no other size: "
-                    "drop --input-size, or export it again with that size."
-                )
-            if spatial:
-                known = InputSpec(channels=spatial[0], size=spatial[1], mean=(0.0,) * spatial[0], std=(1.0,) * spatial[0])
-                if spatial[1] != spatial[2]:
-                    raise VizcnnError(f"{name} takes {spatial[1]}x{spatial[2]} inputs; vizcnn works with square inputs.")
+        net, known, source = _from_file(Path(name), weights, input_size, device)
     net.eval()  # before any forward pass: a training-mode BatchNorm would update its running statistics
     spec = describe_input(known, input_size, mean, std, channels=_first_conv_channels(net))
     out_shape = output_shape(net, spec, guessed=input_size is None and known is None, what=name)

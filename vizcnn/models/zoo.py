@@ -187,7 +187,7 @@ def load_model(
         WeightsNotFoundError: the default weights are not on this machine.
     """
     device = torch.device(device) if device else default_device()
-    if custom.is_custom(name):
+    if name not in _REGISTRY and custom.is_custom(name):
         net, model_input, names, source = custom.build_custom(
             name, weights, device, input_size=input_size, mean=mean, std=std, categories=categories
         )
