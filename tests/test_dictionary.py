@@ -114,16 +114,19 @@ def test_attribution_dictionary(mnist_cnn, digit):
     assert frame.startswith("<iframe srcdoc=") and html.unescape(frame).count("<!doctype html>") == 1
 
 
-def test_cli_dictionary(tmp_path):
+def test_cli_dictionary(digit, tmp_path):
     out = tmp_path / "d"
+    path = tmp_path / "<script>alert(1).png"
+    digit.save(path)
     code, stdout, stderr = run_cli(
-        "dictionary", "mnist-cnn", "--image", "mnist:144", "--layer", "relu3", "--groups", "3", "-o", str(out)
+        "dictionary", "mnist-cnn", "--image", str(path), "--layer", "relu3", "--groups", "3", "-o", str(out)
     )
     assert code == 0, stderr
     assert "3 neuron groups, relative reconstruction error" in stdout
     for name in ("index.html", "semantic.png", "groups.png"):
         assert (out / name).stat().st_size > 0
     page = (out / "index.html").read_text()
-    assert "mnist:144" in page and page.count("where group") == 3
+    assert "&lt;script&gt;alert(1).png" in page and "<script>" not in page
+    assert page.count("where group") == 3
     code, _, stderr = run_cli("dictionary", "mnist-cnn", "--image", "mnist:1", "--layer", "relu22", "-o", str(out))
     assert code == 2 and "relu2" in stderr
