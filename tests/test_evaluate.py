@@ -64,7 +64,7 @@ def test_evaluate_refuses_a_non_mnist_model(alexnet):
 
 
 def test_evaluate_missing_data_folder(tmp_path):
-    code, stdout, stderr = run_cli("evaluate", "mnist-cnn", "--data", str(tmp_path))
+    code, _, stderr = run_cli("evaluate", "mnist-cnn", "--data", str(tmp_path))
     assert code == 2 and "no MNIST test files" in stderr and "Traceback" not in stderr
 
 

@@ -100,7 +100,7 @@ def test_mnist_folder_round_trip(tmp_path):
     np.testing.assert_array_equal(digits.images, images)
     assert digits.labels.tolist() == [3, 1, 4, 1, 5, 9]
     x, y = digits.tensors()
-    assert x.shape == (6, 1, 28, 28) and float(x.max()) <= 1.0
+    assert x.shape == (6, 1, 28, 28) and float(x.max()) <= 1.0 and y.tolist() == [3, 1, 4, 1, 5, 9]
     with pytest.raises(VizcnnError, match="no MNIST test files"):
         mnist(tmp_path, "test")
 

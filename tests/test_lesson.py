@@ -92,6 +92,8 @@ def test_multichannel_sums_channels_to_one_map():
 def test_padding_demo_sizes():
     demo = padding_demo(size=7, kernel=3, paddings=(0, 1), strides=(1, 2, 3))
     assert demo.rows == [(0, 1, 5), (0, 2, 3), (0, 3, 2), (1, 1, 7), (1, 2, 4), (1, 3, 3)]
+    for p, s, o in demo.rows:
+        assert F.conv2d(torch.zeros(1, 1, 7, 7), torch.zeros(1, 1, 3, 3), stride=s, padding=p).shape[-2:] == (o, o)
     assert "padding 1, stride 2: floor((7 + 2*1 - 3) / 2) + 1 = 4" in demo.explain()
     with pytest.raises(VizcnnError, match="does not fit"):
         padding_demo(size=3, kernel=5, paddings=(0,), strides=(1,))

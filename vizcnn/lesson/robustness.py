@@ -96,7 +96,7 @@ def _predictor(method: Model | TemplateClassifier, batch_size: int):
         return lambda x: method.predict(x).cpu()
     if isinstance(method, Model):
         return lambda x: predict_digits(method, x, batch_size=batch_size)
-    raise TypeError(f"robustness compares Models and TemplateClassifiers, not {type(method).__name__}")
+    raise VizcnnError(f"robustness compares vizcnn Models and TemplateClassifiers; got a {type(method).__name__}.")
 
 
 @dataclass
