@@ -1,7 +1,7 @@
 """Which channels of a layer support a class, or one class over another (captum attribution).
 
-  vizcnn attribute mnist-cnn --image mnist:7 --layer conv2 --target 4 --vs 9
-  vizcnn attribute mnist-cnn --image mnist:7 --layer conv3 --target 4 --method ig --json
+  vizcnn attribute mnist-cnn --image mnist:76 --layer conv2 --target 4 --vs 9
+  vizcnn attribute mnist-cnn --image mnist:76 --layer conv3 --target 4 --method ig --json
   vizcnn attribute alexnet --image dog.jpg --layer conv5 --target "Labrador retriever" --vs "tiger cat"
 
 Attributes the logit of --target (minus the logit of --vs, as one objective)

@@ -1,7 +1,7 @@
 """Semantic dictionary and neuron groups of a layer for one image.
 
-  vizcnn dictionary mnist-cnn --image mnist:7 --layer relu2
-  vizcnn dictionary mnist-cnn --image mnist:7 --layer relu3 --groups 6 --fv-steps 128 -o dict-out
+  vizcnn dictionary mnist-cnn --image mnist:76 --layer relu2
+  vizcnn dictionary mnist-cnn --image mnist:76 --layer relu3 --groups 6 --fv-steps 128 -o dict-out
   vizcnn dictionary alexnet --image dog.jpg --layer relu5 --groups 6
 
 Shows, after Distill's Building Blocks, which channels fire at each position
