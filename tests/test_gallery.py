@@ -234,3 +234,13 @@ def test_cli_builds_and_prints_the_page_count(tmp_path, tiny):
     assert code == 0, err
     assert out.startswith("9 pages, ") and "0 channels rendered, 5 from the cache" in out
     assert f"open {tmp_path / 'cli-site' / 'index.html'}" in out
+
+
+def test_shipped_specs_validate(torch_home):
+    root = Path(__file__).resolve().parents[1] / "galleries"
+    spec, _models = load_spec(root / "mnist.toml")
+    assert [sum(len(l.channels) for l in m.layers) for m in spec.models] == [16 + 32 + 64 + 64, 6 + 16]
+    assert [r.kind for r in spec.reports] == ["lesson", "attribution-dictionary"]
+    # AlexNet's layers and classes check out (random weights from the test cache); only the photo is missing here
+    msg = _error(root / "alexnet.toml")
+    assert "alexnet.toml, line 36: reports[0].image: image" in msg and "dog_cat.jpg' does not exist" in msg

@@ -193,7 +193,7 @@ def _compute_examples(model, unit: WorkUnit, cache: ResultCache) -> None:
 
     o = unit.options
     for ch in unit.channels:
-        ex = examples.top_examples(model, unit.layer, ch, o["data"], k=o["examples"], progress=False)
+        ex = examples.top_examples(model, unit.layer, ch, o["data"], k=o["examples"], batch_size=256, progress=False)
         entry = {"grid": _png(ex.to_image()).hex(), "summary": ex.as_dict()}
         cache.put("gallery-examples", _entry_key("examples", unit, unit.layer, ch, o), json.dumps(entry).encode(), ".json")
 
