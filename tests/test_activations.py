@@ -65,6 +65,7 @@ def test_given_channels_keep_their_order_and_are_checked(mnist_cnn):
     assert [s["channel"] for s in maps.summary] == [9, 0, 3]
     with pytest.raises(VizcnnError, match="channel 16 is out of range"):
         activations(mnist_cnn, "conv1", "mnist:5", channels=[1, 16])
+    assert all(not m._forward_hooks for m in mnist_cnn.net.modules())  # none left after the error either
     assert channel_count(mnist_cnn, "conv1") == 16 and channel_count(mnist_cnn, "fc1") == 128
 
 

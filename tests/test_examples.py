@@ -57,7 +57,13 @@ def test_crop_boxes_follow_the_receptive_field(mnist_cnn, digits):
     assert receptive_field(mnist_cnn, "conv1") == (5, 1, 0.0)  # 5x5, padding 2: unit (y, x) is centred on pixel (y, x)
     assert receptive_field(mnist_cnn, "conv3") == (12, 2, 0.5)
     assert receptive_field(mnist_cnn, "fc1") is None
-    result = top_examples(mnist_cnn, "conv1", 3, digits, k=5, progress=False)
+    fired = []
+    handle = mnist_cnn.net.conv2.register_forward_hook(lambda _m, inputs, _out: fired.append(len(inputs[0])))
+    try:
+        result = top_examples(mnist_cnn, "conv1", 3, digits, k=5, progress=False)
+    finally:
+        handle.remove()
+    assert fired == [1]  # only the one-image pass that measures the layer table; data batches stop after conv1
     for (y, x), box, crop in zip(result.locations, result.boxes, result.crops):
         assert box == (max(0, x - 2), max(0, y - 2), min(28, x + 3), min(28, y + 3))
         assert crop.size == (box[2] - box[0], box[3] - box[1])

@@ -79,6 +79,7 @@ class FilterGrid(PNGResult):
         scale: ``filter`` (each filter uses the full grey range) or ``shared``
             (one scale for the layer, so weak filters look faint).
         sort: the sort key used, or ``None`` for the layer's own order.
+        ncols: columns of the grid, or ``None`` for square-ish.
     """
 
     model: str
