@@ -89,6 +89,26 @@ def test_exported_leaves_are_real_torch_modules(forms):
     assert (conv.kernel_size, conv.padding, conv.in_channels, conv.out_channels) == ((3, 3), (1, 1), 32, 32)
 
 
+def test_exported_leaves_keep_their_arguments(tmp_path):
+    net = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding="same"), nn.GELU(approximate="tanh"), nn.Conv2d(4, 4, 3, stride=2, groups=2, bias=False),
+        nn.SiLU(), nn.LeakyReLU(0.2), nn.Dropout(0.3), nn.AvgPool2d(2), nn.Hardswish(), nn.Tanh(), nn.Flatten(),
+        nn.Linear(16, 5), nn.Sigmoid(),
+    ).eval()  # fmt: skip
+    program = torch.export.export(net, (torch.rand(2, 3, 12, 12),), dynamic_shapes=({0: torch.export.Dim("batch")},))
+    torch.export.save(program, str(tmp_path / "net.pt2"))
+    model = vizcnn.load_model(str(tmp_path / "net.pt2"), device="cpu")
+    for path, module in model.net.named_modules():
+        if path and path != "7":
+            assert repr(module) == repr(net[int(path)]), path
+    assert type(model.net.get_submodule("7")).__name__ == "InterpreterModule"  # Hardswish: not rebuilt, still hookable
+    x = torch.rand(3, 3, 12, 12)
+    torch.testing.assert_close(model(x), net(x), rtol=0, atol=0)
+    out = forward_to(model.net, {"h": model.layer("7").module}, x)["h"]
+    torch.testing.assert_close(out, net[:8](x))
+    assert dict(model.aliases) == {"conv1": "0", "conv2": "2", "fc1": "10"}
+
+
 def test_exported_activations_match_the_python_model(forms):
     x = torch.rand(2, 3, 32, 32)
     ours = forms["exported"]

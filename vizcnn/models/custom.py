@@ -13,7 +13,7 @@
 
 Exported programs are unflattened back into their module tree
 (``torch.export.unflatten``) and their one-operator leaves (convolutions,
-linear layers, ReLUs, pools, batch norms) are rebuilt as real ``torch.nn``
+linear layers, activation functions, pools, batch norms) are rebuilt as real ``torch.nn``
 modules sharing the file's tensors, so hooks, layer names, filters and
 attribution work as on the original model. TorchScript modules cannot run
 Python hooks: every hook registration on them raises a :class:`VizcnnError`
@@ -293,36 +293,44 @@ def _load_torchscript(path: Path, device) -> nn.Module:
     return net
 
 
-def _fill(args: list, defaults: list) -> list:
-    """An aten call's arguments after the input, with its schema defaults appended."""
-    return list(args) + defaults[len(args) :]
+def _side(v):
+    """``[2, 2]`` -> ``2`` and ``[2, 3]`` -> ``(2, 3)``: pools keep the form ``nn.MaxPool2d(2)`` was built with."""
+    if isinstance(v, (list, tuple)):
+        return v[0] if v and all(x == v[0] for x in v) else tuple(v)
+    return v
 
 
-def _conv(a: list) -> nn.Module:
-    w, bias, stride, padding, dilation, groups = _fill(a, [None, None, 1, 0, 1, 1])
-    return nn.Conv2d(w.shape[1] * groups, w.shape[0], tuple(w.shape[2:]), stride, padding, dilation, groups, bias=bias is not None)
+def _conv(a: dict) -> nn.Module:
+    w, groups = a["weight"], a["groups"]
+    return nn.Conv2d(
+        w.shape[1] * groups, w.shape[0], tuple(w.shape[2:]), a["stride"], a["padding"], a["dilation"], groups,
+        bias=a["bias"] is not None,
+    )  # fmt: skip
 
 
-def _max_pool(a: list) -> nn.Module:
-    kernel, stride, padding, dilation, ceil_mode = _fill(a, [None, [], 0, 1, False])
-    return nn.MaxPool2d(kernel, stride or None, padding, dilation, ceil_mode=ceil_mode)
-
-
-def _avg_pool(a: list) -> nn.Module:
-    kernel, stride, padding, ceil_mode, count_include_pad, divisor = _fill(a, [None, [], 0, False, True, None])
-    return nn.AvgPool2d(kernel, stride or None, padding, ceil_mode, count_include_pad, divisor)
-
-
-#: aten operator -> builder of the torch.nn module that runs it, from the call's arguments after the input.
-_REBUILD: dict[str, Callable[[list], nn.Module]] = {
+#: aten operator -> builder of the torch.nn module that runs it, from the call's named arguments
+#: (schema defaults filled in, tensors in place of graph nodes).
+_REBUILD: dict[str, Callable[[dict], nn.Module]] = {
     "aten.conv2d.default": _conv,
-    "aten.linear.default": lambda a: nn.Linear(a[0].shape[1], a[0].shape[0], bias=len(a) > 1 and a[1] is not None),
+    "aten.conv2d.padding": _conv,
+    "aten.linear.default": lambda a: nn.Linear(a["weight"].shape[1], a["weight"].shape[0], bias=a["bias"] is not None),
     "aten.relu.default": lambda a: nn.ReLU(),
-    "aten.max_pool2d.default": _max_pool,
-    "aten.avg_pool2d.default": _avg_pool,
-    "aten.adaptive_avg_pool2d.default": lambda a: nn.AdaptiveAvgPool2d(tuple(a[0])),
-    "aten.flatten.using_ints": lambda a: nn.Flatten(*a),
-    "aten.batch_norm.default": lambda a: nn.BatchNorm2d(a[0].shape[0], eps=a[6], momentum=a[5]),
+    "aten.gelu.default": lambda a: nn.GELU(a["approximate"]),
+    "aten.silu.default": lambda a: nn.SiLU(),
+    "aten.sigmoid.default": lambda a: nn.Sigmoid(),
+    "aten.tanh.default": lambda a: nn.Tanh(),
+    "aten.leaky_relu.default": lambda a: nn.LeakyReLU(a["negative_slope"]),
+    "aten.dropout.default": lambda a: nn.Dropout(a["p"]),
+    "aten.max_pool2d.default": lambda a: nn.MaxPool2d(
+        _side(a["kernel_size"]), _side(a["stride"]) or None, _side(a["padding"]), _side(a["dilation"]), ceil_mode=a["ceil_mode"]
+    ),
+    "aten.avg_pool2d.default": lambda a: nn.AvgPool2d(
+        _side(a["kernel_size"]), _side(a["stride"]) or None, _side(a["padding"]), a["ceil_mode"], a["count_include_pad"],
+        a["divisor_override"],
+    ),
+    "aten.adaptive_avg_pool2d.default": lambda a: nn.AdaptiveAvgPool2d(tuple(a["output_size"])),
+    "aten.flatten.using_ints": lambda a: nn.Flatten(a["start_dim"], a["end_dim"]),
+    "aten.batch_norm.default": lambda a: nn.BatchNorm2d(a["weight"].shape[0], eps=a["eps"], momentum=a["momentum"]),
 }
 
 
@@ -333,17 +341,17 @@ def _rebuild_leaf(leaf: nn.Module) -> nn.Module | None:
         return None
     calls = [n for n in graph.nodes if n.op == "call_function"]
     inputs = [n for n in graph.nodes if n.op == "placeholder"]
-    if len(calls) != 1 or len(inputs) != 1 or calls[0].args[:1] != (inputs[0],):
+    if len(calls) != 1 or len(inputs) != 1 or str(calls[0].target) not in _REBUILD:
         return None
-    builder = _REBUILD.get(str(calls[0].target))
-    if builder is None:
+    named = calls[0].normalized_arguments(leaf, normalize_to_only_use_kwargs=True)
+    if named is None or named.kwargs.get("input") is not inputs[0]:
         return None
     tensors = dict(leaf.named_parameters(recurse=False)) | dict(leaf.named_buffers(recurse=False))
     by_node = {n: tensors.get(n.target) for n in graph.nodes if n.op == "get_attr"}
-    args = [by_node.get(a) if isinstance(a, torch.fx.Node) else a for a in calls[0].args[1:]]
+    args = {k: by_node.get(v) if isinstance(v, torch.fx.Node) else v for k, v in named.kwargs.items()}
     try:
-        module = builder(args)
-    except (TypeError, ValueError, IndexError, AttributeError):  # a call this table does not cover: keep the leaf
+        module = _REBUILD[str(calls[0].target)](args)
+    except (TypeError, ValueError, KeyError, AttributeError):  # a call this table does not cover: keep the leaf
         return None
     own = module.state_dict()
     if set(own) != set(tensors) or any(own[k].shape != v.shape for k, v in tensors.items()):
