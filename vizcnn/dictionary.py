@@ -441,7 +441,8 @@ def neuron_groups(
     c, h, w = acts.shape
     if not 1 <= k <= min(c, h * w):
         raise VizcnnError(
-            f"--groups must be between 1 and {min(c, h * w)} for layer {resolved.name!r} ({c} channels, {h}x{w} positions)."
+            f"the number of groups (--groups) must be between 1 and {min(c, h * w)} for layer "
+            f"{resolved.name!r} ({c} channels, {h}x{w} positions)."
         )
     a = acts.reshape(c, h * w).T.double().numpy()
     if not a.any():
