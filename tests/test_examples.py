@@ -11,7 +11,7 @@ from PIL import Image
 
 from vizcnn.data import Digits, sample, write_idx
 from vizcnn.errors import VizcnnError
-from vizcnn.examples import receptive_field, top_examples
+from vizcnn.examples import receptive_field, top_examples, top_examples_for
 
 from .conftest import run_cli
 
@@ -51,6 +51,21 @@ def test_streamed_top_k_equals_a_brute_force_sort(mnist_cnn, digits, conv3_all):
     width = conv3_all.shape[-1]
     for i, (y, x) in zip(expected, result.locations):
         assert y * width + x == peak.indices[i].item()
+
+
+def test_several_channels_in_one_pass(mnist_cnn, digits, conv3_all):
+    calls = []
+    handle = mnist_cnn.net.conv3.register_forward_hook(lambda _m, inputs, _out: calls.append(len(inputs[0])))
+    try:
+        results = top_examples_for(mnist_cnn, "conv3", [2, 60, 2], digits, k=4, batch_size=50, progress=False)
+    finally:
+        handle.remove()
+    assert sorted(calls) == [1, 50, 50, 50, 50]  # the layer-table pass, and each batch once for both channels
+    assert sorted(results) == [2, 60]
+    for c, result in results.items():
+        peak = conv3_all[:, c].flatten(1).max(dim=1).values
+        assert result.channel == c and result.indices == brute_force(peak, 4)
+        assert len(result.crops) == 4 and all(b is not None for b in result.boxes)
 
 
 def test_crop_boxes_follow_the_receptive_field(mnist_cnn, digits):

@@ -28,7 +28,7 @@ from .errors import VizcnnError
 from .models import Layer, Model, layer_table
 from .report.figure import PNGResult, image_grid
 
-__all__ = ["DatasetExamples", "receptive_field", "top_examples"]
+__all__ = ["DatasetExamples", "receptive_field", "top_examples", "top_examples_for"]
 
 #: Side of each drawn tile, in pixels.
 TILE = 96
@@ -199,6 +199,25 @@ def _file_batches(model: Model, files: Sequence[Path], batch_size: int):
         yield len(tried), idx, names, (torch.stack(tensors) if tensors else None)
 
 
+class _RunningTopK:
+    """The ``k`` best (value, index, location, pixels) seen so far for one channel; ties go to the earlier index."""
+
+    def __init__(self, k: int, shape: tuple[int, ...]) -> None:
+        self.k = k
+        self.values = torch.empty(0)
+        self.indices = torch.empty(0, dtype=torch.long)
+        self.locations = torch.empty(0, 2, dtype=torch.long)
+        self.pixels = torch.empty(0, *shape)
+
+    def merge(self, values: torch.Tensor, indices: torch.Tensor, locations: torch.Tensor, pixels: torch.Tensor) -> None:
+        cand_v, cand_i = torch.cat([self.values, values]), torch.cat([self.indices, indices])
+        order = torch.argsort(cand_i, stable=True)
+        order = order[torch.argsort(cand_v[order], descending=True, stable=True)][: self.k]
+        self.values, self.indices = cand_v[order], cand_i[order]
+        self.locations = torch.cat([self.locations, locations])[order]
+        self.pixels = torch.cat([self.pixels, pixels])[order]
+
+
 def top_examples(
     model: Model,
     layer: str | nn.Module | Layer,
@@ -227,66 +246,86 @@ def top_examples(
     Raises:
         VizcnnError: unknown layer, channel out of range, unusable data.
     """
+    return top_examples_for(model, layer, [channel], data, k=k, batch_size=batch_size, progress=progress)[channel]
+
+
+def top_examples_for(
+    model: Model,
+    layer: str | nn.Module | Layer,
+    channels: Sequence[int],
+    data: str | os.PathLike | Digits | None = None,
+    *,
+    k: int = 9,
+    batch_size: int = 64,
+    progress: bool = True,
+) -> dict[int, DatasetExamples]:
+    """:func:`top_examples` for several channels of one layer in a single pass over ``data``.
+
+    Memory grows with ``k * len(channels)``, not with the data set. Returns
+    ``{channel: DatasetExamples}``.
+    """
     from tqdm.auto import tqdm
 
     if k < 1 or batch_size < 1:
         raise VizcnnError(f"k and batch_size must be at least 1 (got k={k}, batch_size={batch_size}).")
+    channels = list(dict.fromkeys(int(c) for c in channels))
+    if not channels:
+        raise VizcnnError("no channels given: name at least one channel to rank images by.")
     resolved = model.layer(layer)
     size, source, batches = _batches(model, data, batch_size)
     rf = None
-    best_v = torch.empty(0)
-    best_i = torch.empty(0, dtype=torch.long)
-    best_loc = torch.empty(0, 2, dtype=torch.long)
-    best_px = torch.empty(0, *model.input.shape)
+    best = {c: _RunningTopK(k, model.input.shape) for c in channels}
     names: dict[int, str] = {}
     seen = 0
-    with tqdm(total=size, unit="img", desc=f"{resolved.name}:{channel}", disable=not progress, leave=False) as bar:
+    desc = f"{resolved.name}:{channels[0]}" + (f" (+{len(channels) - 1})" if len(channels) > 1 else "")
+    with tqdm(total=size, unit="img", desc=desc, disable=not progress, leave=False) as bar:
         for tried, idx, batch_names, pixels in batches:
             bar.update(tried)
             if pixels is None:
                 continue
             acts = layer_output(model, resolved, model.input.normalize(pixels.to(model.device))).detach().float().cpu()
             count = acts.shape[1]
-            if not 0 <= channel < count:
+            bad = [c for c in channels if not 0 <= c < count]
+            if bad:
                 raise VizcnnError(
-                    f"channel {channel} is out of range: {resolved.name} has {count} channels (0-{count - 1})."
+                    f"channel {bad[0]} is out of range: {resolved.name} has {count} channels (0-{count - 1})."
                 )
-            a = acts[:, channel]
-            if a.dim() == 3:
-                values, pos = a.flatten(1).max(dim=1)
-                loc = torch.stack([pos // a.shape[-1], pos % a.shape[-1]], dim=1)
-            else:
-                values = a.flatten(1).max(dim=1).values if a.dim() > 1 else a
-                loc = torch.full((len(idx), 2), -1, dtype=torch.long)
+            if rf is None and acts.dim() == 4:
+                rf = receptive_field(model, resolved)
             seen += len(idx)
             names.update(zip(idx, batch_names))
-            cand_v, cand_i = torch.cat([best_v, values]), torch.cat([best_i, torch.tensor(idx)])
-            order = torch.argsort(cand_i, stable=True)
-            order = order[torch.argsort(cand_v[order], descending=True, stable=True)][:k]
-            best_v, best_i = cand_v[order], cand_i[order]
-            best_loc = torch.cat([best_loc, loc])[order]
-            best_px = torch.cat([best_px, pixels.cpu()])[order]
-            names = {i: names[i] for i in best_i.tolist()}
-            if rf is None and a.dim() == 3:
-                rf = receptive_field(model, resolved)
-    skipped = size - seen
+            indices, pixels = torch.tensor(idx), pixels.cpu()
+            for c in channels:
+                a = acts[:, c]
+                if a.dim() == 3:
+                    values, pos = a.flatten(1).max(dim=1)
+                    loc = torch.stack([pos // a.shape[-1], pos % a.shape[-1]], dim=1)
+                else:
+                    values = a.flatten(1).max(dim=1).values if a.dim() > 1 else a
+                    loc = torch.full((len(idx), 2), -1, dtype=torch.long)
+                best[c].merge(values, indices, loc, pixels)
+            kept = {i for b in best.values() for i in b.indices.tolist()}
+            names = {i: n for i, n in names.items() if i in kept}
     if seen == 0:
         raise VizcnnError(f"none of the {size} files in {source!r} could be read as an image.")
+    return {c: _result(model, resolved.name, c, best[c], names, rf, seen, size - seen, source) for c in channels}
+
+
+def _result(model: Model, layer: str, channel: int, best: _RunningTopK, names: dict[int, str],
+            rf: tuple[int, int, float] | None, seen: int, skipped: int, source: str) -> DatasetExamples:  # fmt: skip
+    """Draw-ready examples from one channel's running top-K: input views, boxes, crops."""
     images, boxes, crops, locations = [], [], [], []
-    for px, (y, x) in zip(best_px, best_loc.tolist()):
+    for px, (y, x) in zip(best.pixels, best.locations.tolist()):
         image = input_view(model, model.input.normalize(px[None]))
         images.append(image)
-        if y < 0 or rf is None:
-            locations.append(None if y < 0 else (y, x))
-            boxes.append(None)
-            crops.append(image)
-            continue
-        box = _box(rf, y, x, image.size)
-        locations.append((y, x))
+        located = y >= 0
+        box = _box(rf, y, x, image.size) if located and rf is not None else None
+        locations.append((y, x) if located else None)
         boxes.append(box)
-        crops.append(image.crop(box))
+        crops.append(image.crop(box) if box else image)
+    indices = best.indices.tolist()
     return DatasetExamples(
-        model.name, resolved.name, channel, best_v, best_i.tolist(), [names[i] for i in best_i.tolist()],
+        model.name, layer, channel, best.values, indices, [names[i] for i in indices],
         images, locations, boxes, crops, seen, skipped, source,
     )  # fmt: skip
 
