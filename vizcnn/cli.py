@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         message = textwrap.fill(str(exc), width=100, break_long_words=False, break_on_hyphens=False)
         print(f"vizcnn {args.command}: error: {message}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `vizcnn ... | head`: the reader left, nothing more to say
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("vizcnn: interrupted; no output was left half-written.", file=sys.stderr)
         return 130

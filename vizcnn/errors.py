@@ -38,7 +38,8 @@ def unknown_name(kind: str, name: str, valid: Iterable[str], *, hint: str = "") 
         msg += " Did you mean: " + ", ".join(repr(c) for c in close) + "?"
     shown = valid[:40]
     more = f" (and {len(valid) - len(shown)} more)" if len(valid) > len(shown) else ""
-    msg += f" Valid {kind}s: " + ", ".join(shown) + more + "."
+    plural = kind + ("es" if kind.endswith(("s", "x", "ch", "sh")) else "s")
+    msg += f" Valid {plural}: " + ", ".join(shown) + more + "."
     if hint:
         msg += " " + hint
     return VizcnnError(msg)
