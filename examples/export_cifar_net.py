@@ -18,9 +18,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cifar_net import CLASSES, build  # noqa: E402 - the folder is put on the path just above
+from cifar_net import CLASSES, build
 
-from vizcnn._io import save_with, write_text  # noqa: E402
+from vizcnn._io import save_with, write_text
 
 
 def export(out: Path) -> list[Path]:

@@ -20,7 +20,12 @@ from torch import nn
 import vizcnn
 from vizcnn.errors import VizcnnError
 from vizcnn.hooks import forward_to
-from vizcnn.models.custom import describe_input, parse_floats, parse_input_size, read_classes
+from vizcnn.models.custom import (
+    describe_input,
+    parse_floats,
+    parse_input_size,
+    read_classes,
+)
 
 from .conftest import ROOT, run_cli
 
@@ -187,7 +192,7 @@ def test_torchscript_operations_that_need_hooks_fail_clearly(command, exported, 
         "render": ["conv2:0", "--steps", "2", "--size", "32", "--quiet", "-o", str(tmp_path / "r.png")],
         "attribute": ["--image", "mnist:7", "--layer", "conv2", "--target", "4", "-o", str(tmp_path / "a.html")],
     }[command]
-    code, out, err = run_cli(command, *model, *argv)
+    code, _, err = run_cli(command, *model, *argv)
     assert code == 2
     assert "TorchScript" in err and "Traceback" not in err
     assert not list(tmp_path.iterdir())
@@ -229,7 +234,7 @@ def test_mean_std_and_size_flags(tmp_path):
     assert describe_input(None, (1, 28, 28)).mean == (0.0,)
     with pytest.raises(VizcnnError, match="2 values but the input has 3 channels"):
         describe_input(None, (3, 8, 8), mean=(0.1, 0.2))
-    code, out, err = run_cli("layers", IMPORT, "--input-size", SIZE, "--mean", "0.5", "--std", "0.5,0.5", "--json")
+    code, _, err = run_cli("layers", IMPORT, "--input-size", SIZE, "--mean", "0.5", "--std", "0.5,0.5", "--json")
     assert code == 2 and "--std has 2 values" in err
 
 

@@ -44,7 +44,14 @@ from .model import InputSpec
 from .weights import load_into, read_state_dict
 
 __all__ = [
-    "Built", "build_custom", "describe_input", "is_custom", "output_shape", "parse_input_size", "parse_floats", "read_classes",
+    "Built",
+    "build_custom",
+    "describe_input",
+    "is_custom",
+    "output_shape",
+    "parse_floats",
+    "parse_input_size",
+    "read_classes",
 ]  # fmt: skip
 
 _IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
