@@ -24,7 +24,7 @@ from vizcnn.lesson import (
     pool_demo,
     robustness,
 )
-from vizcnn.lesson.demos import LECTURE_IMAGE, LECTURE_KERNEL
+from vizcnn.lesson.demos import LECTURE_IMAGE, LECTURE_KERNEL, _caption
 
 from .conftest import run_cli
 
@@ -121,6 +121,15 @@ def test_demo_conv_cli_json_matches_conv2d():
     assert json.loads(out)["output"] == ref[0, 0].tolist()
     code, out, err = run_cli("demo", "conv", "--image", "1,2,3;4,5,6;7,8,9", "--kernel", "1,0;0,-1")
     assert code == 0 and "out[1,1] = 5*1 + 6*0 + 8*0 + 9*-1 = -4" in out
+
+
+def test_long_steps_get_a_short_caption():
+    demo = conv_demo(torch.ones(6, 6), torch.ones(5, 5))
+    assert len(demo.steps[0].equation()) > 100
+    assert _caption(demo.steps[0], "sum(window * kernel)") == "out[0,0] = sum(window * kernel) = 25"
+    assert _caption(conv_demo().steps[0], "unused") == conv_demo().steps[0].equation()
+    pool = pool_demo(torch.arange(36.0).reshape(6, 6), size=5, mode="avg")
+    assert pool.output.tolist() == [[14.0, 15.0], [20.0, 21.0]]
 
 
 def test_demo_pool_cli():
@@ -231,10 +240,11 @@ def test_template_matching_falls_faster_under_rotation_than_the_cnn(lesson_data)
 
 
 def test_robustness_cli_json(tmp_path):
-    png = tmp_path / "rob.png"
+    png, examples = tmp_path / "rob.png", tmp_path / "examples.png"
     code, out, err = run_cli(
-        "robustness", "--limit", "40", "--models", "mnist-cnn", "--deformations", "rotation,zoom", "--json", "-o", str(png)
-    )
+        "robustness", "--limit", "40", "--models", "mnist-cnn", "--deformations", "rotation,zoom", "--json", "-o", str(png),
+        "--examples", str(examples),
+    )  # fmt: skip
     assert code == 0, err
     data = json.loads(out)
     assert data["n"] == 40 and data["methods"] == ["template matching", "mnist-cnn"]
@@ -251,6 +261,8 @@ def test_robustness_cli_json(tmp_path):
     assert data["deformations"]["rotation"]["accuracy"]["template matching"][zero] == pytest.approx(clf.accuracy(first))
     with Image.open(png) as im:
         assert im.format == "PNG"
+    with Image.open(examples) as im:
+        assert im.size[0] > im.size[1] > 0  # two rows of nine deformed digits
     code, out, err = run_cli("robustness", "--deformations", "spin")
     assert code == 2 and "unknown deformation 'spin'" in err and "Traceback" not in err
 

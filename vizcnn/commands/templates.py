@@ -11,6 +11,8 @@ picture of the digit beside the ten templates, with its scores, goes to -o
 --train-data DIR's training digits; without it, of the bundled sample (the
 same digits the accuracy is measured on, which flatters it a little).
 --score dot uses the plain dot product instead of normalized correlation.
+An image file is scaled to 28x28 greyscale; like MNIST, the digit should be
+light on a dark background.
 """
 
 from __future__ import annotations

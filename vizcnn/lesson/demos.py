@@ -226,6 +226,12 @@ class _SlidingWindow(PNGResult):
         return canvas
 
 
+def _caption(step: Step, summary: str, limit: int = 100) -> str:
+    """The step's equation, or ``out[i,j] = summary = value`` when that would not fit under the picture."""
+    text = step.equation()
+    return text if len(text) <= limit else f"out[{step.row},{step.col}] = {summary} = {_fmt(step.value)}"
+
+
 def _save_frames(frames: Sequence[Image.Image], folder: str | os.PathLike) -> list[Path]:
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
@@ -284,7 +290,7 @@ class ConvDemo(_SlidingWindow):
         else:
             s = self.steps[index]
             box, out_box = (s.top, s.left, kh, kw), (s.row, s.col, 1, 1)
-            caption = s.equation() if len(s.equation()) < 110 else f"out[{s.row},{s.col}] = {s.text}"
+            caption = _caption(s, "sum(window * kernel)" + (f" + {_fmt(self.bias)}" if self.bias else ""))
             panels = [("products", s.products, {})]
         grids = [
             ("input" + (", zero padded" if self.padding else ""), self.padded, {"pad": self.padding, "box": box}),
@@ -329,7 +335,8 @@ class PoolDemo(_SlidingWindow):
             caption = f"{self.mode} pooling: output {self.output.shape[0]}x{self.output.shape[1]}"
         else:
             s = self.steps[index]
-            box, out_box, caption = (s.top, s.left, kh, kw), (s.row, s.col, 1, 1), s.equation()
+            box, out_box = (s.top, s.left, kh, kw), (s.row, s.col, 1, 1)
+            caption = _caption(s, "max(window)" if self.mode == "max" else "mean(window)")
         return self._layout(
             [
                 ("input" + (" (padded)" if self.padding else ""), self.padded, {"pad": self.padding, "box": box}),
