@@ -79,8 +79,8 @@ class ActivationMaps(PNGResult):
 
     model: str
     layer: str
-    image: Image.Image
-    output: torch.Tensor
+    image: Image.Image = field(repr=False)
+    output: torch.Tensor = field(repr=False)
     channels: list[int]
     summary: list[dict] = field(default_factory=list)
     classes: list[dict] = field(default_factory=list)

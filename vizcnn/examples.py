@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -74,13 +74,13 @@ class DatasetExamples(PNGResult):
     model: str
     layer: str
     channel: int
-    values: torch.Tensor
+    values: torch.Tensor = field(repr=False)
     indices: list[int]
-    names: list[str]
-    images: list[Image.Image]
-    locations: list[tuple[int, int] | None]
-    boxes: list[Box | None]
-    crops: list[Image.Image]
+    names: list[str] = field(repr=False)
+    images: list[Image.Image] = field(repr=False)
+    locations: list[tuple[int, int] | None] = field(repr=False)
+    boxes: list[Box | None] = field(repr=False)
+    crops: list[Image.Image] = field(repr=False)
     seen: int
     skipped: int
     source: str

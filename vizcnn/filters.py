@@ -12,7 +12,7 @@ are drawn symmetrically around grey: mid-grey is zero, brighter is positive.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 import numpy as np
@@ -84,9 +84,9 @@ class FilterGrid(PNGResult):
 
     model: str
     layer: str
-    weights: torch.Tensor
-    norms: torch.Tensor
-    order: list[int]
+    weights: torch.Tensor = field(repr=False)
+    norms: torch.Tensor = field(repr=False)
+    order: list[int] = field(repr=False)
     reduce: str
     scale: str
     sort: str | None = None
