@@ -198,6 +198,22 @@ def test_torchscript_operations_that_need_hooks_fail_clearly(command, exported, 
     assert not list(tmp_path.iterdir())
 
 
+def test_a_module_or_program_object_works_in_a_notebook(exported):
+    from examples.cifar_net import build
+
+    net = build()
+    model = vizcnn.load_model(net, input_size=(3, 32, 32), device="cpu")
+    assert model.net is net and model.name == "CifarNet" and model.weights == "the module's own weights"
+    assert model.aliases["fc2"] == "classifier.3"
+    program = torch.export.export(net, (torch.rand(2, 3, 32, 32),), dynamic_shapes=({0: torch.export.Dim("batch")},))
+    from_program = vizcnn.load_model(program, device="cpu")
+    assert from_program.input.shape == (3, 32, 32) and from_program.weights_hash == model.weights_hash
+    scripted = vizcnn.load_model(torch.jit.script(net), input_size=(3, 32, 32), device="cpu")
+    with pytest.raises(VizcnnError, match="TorchScript"):
+        forward_to(scripted.net, {"c": scripted.layer("conv1").module}, torch.rand(1, 3, 32, 32))
+    assert vizcnn.load_model(exported / "cifar_net.pt2", device="cpu").weights_hash == model.weights_hash  # a Path
+
+
 # -- input description ---------------------------------------------------------
 def test_guessed_input_size_error_names_the_flag():
     code, _, err = run_cli("layers", IMPORT)

@@ -66,8 +66,10 @@ _SUGGEST = (
 Built = tuple[nn.Module, InputSpec, list[str], str]
 
 
-def is_custom(name: str) -> bool:
-    """Whether ``name`` is a timm name, a model file or an import path rather than a zoo name."""
+def is_custom(name: str | nn.Module | torch.export.ExportedProgram) -> bool:
+    """Whether ``name`` is a module or program, a timm name, a model file or an import path rather than a zoo name."""
+    if isinstance(name, (nn.Module, torch.export.ExportedProgram)):
+        return True
     name = str(name)
     return name.startswith("timm:") or _is_file_name(name) or bool(_IMPORT_PATH.match(name) and not name.startswith("torchvision:"))
 
@@ -244,10 +246,15 @@ def _from_import_path(name: str, weights) -> tuple[nn.Module, str]:
             ) from None
     if not isinstance(net, nn.Module):
         raise VizcnnError(f"{name}() returned a {type(net).__name__}, not a torch.nn.Module: the callable must build and return the network.")
+    return net, _load_weights(net, weights, f"as built by {name}() (its own initialisation; no --weights given)")
+
+
+def _load_weights(net: nn.Module, weights, own: str) -> str:
+    """Load ``weights`` into ``net`` unless none (or ``random``) are given; return the source, ``own`` for none."""
     if weights is None or str(weights) == "random":
-        return net, f"as built by {name}() (its own initialisation; no --weights given)"
+        return own
     load_into(net, read_state_dict(weights), str(weights))
-    return net, str(weights)
+    return str(weights)
 
 
 # -- saved files ------------------------------------------------------------
@@ -381,28 +388,44 @@ def _restore_modules(net: nn.Module) -> None:
             setattr(net.get_submodule(parent_path) if parent_path else net, child, module)
 
 
-def _load_exported(path: Path, device) -> tuple[nn.Module, tuple[int, ...] | None]:
+def _load_exported(path: Path) -> torch.export.ExportedProgram:
     if path.suffix != ".pt2":
         raise VizcnnError(f"{str(path)!r} holds an exported program (torch.export.save), whose files end in .pt2: rename it to .pt2.")
     try:
-        program = torch.export.load(str(path))
+        return torch.export.load(str(path))
     except Exception as exc:  # torch raises many kinds here
         raise VizcnnError(f"cannot load the exported program {str(path)!r}: {str(exc).splitlines()[0]}.") from None
+
+
+def _from_program(
+    program: torch.export.ExportedProgram, what: str, input_size: Sequence[int] | None, device
+) -> tuple[nn.Module, InputSpec | None]:
+    """The program unflattened into its module tree with rebuilt leaves, and the input it was exported for."""
     user = set(program.graph_signature.user_inputs)
     shapes = [n.meta["val"].shape for n in program.graph.nodes if n.op == "placeholder" and n.name in user and "val" in n.meta]
     if len(shapes) != 1 or len(shapes[0]) != 4:
-        raise VizcnnError(f"{str(path)!r} takes {len(shapes)} inputs; vizcnn reads models that take one (N, C, H, W) image batch.")
+        raise VizcnnError(f"{what} takes {len(shapes)} inputs; vizcnn reads models that take one (N, C, H, W) image batch.")
     shape = shapes[0]
     if isinstance(shape[0], int):
         raise VizcnnError(
-            f"{str(path)!r} was exported with a fixed batch size of {shape[0]}, and vizcnn runs batches of images. "
+            f"{what} was exported with a fixed batch size of {shape[0]}, and vizcnn runs batches of images. "
             "Export it with a dynamic batch dimension: torch.export.export(model, (example,), "
             "dynamic_shapes=({0: torch.export.Dim('batch')},)) (see examples/export_cifar_net.py)."
         )
-    spatial = tuple(int(s) if isinstance(s, int) else 0 for s in shape[1:])
     net = torch.export.unflatten(program)
     _restore_modules(net)
-    return net.to(device), (spatial if all(spatial) else None)
+    net.to(device)
+    if not all(isinstance(d, int) for d in shape[1:]):
+        return net, None
+    c, h, w = (int(d) for d in shape[1:])
+    if h != w:
+        raise VizcnnError(f"{what} takes {h}x{w} inputs; vizcnn works with square inputs.")
+    if input_size is not None and tuple(input_size) != (c, h, w):
+        raise VizcnnError(
+            f"{what} was exported for inputs of {c}x{h}x{w} and runs no other size: "
+            "drop --input-size, or export it again with that size."
+        )
+    return net, InputSpec(channels=c, size=h, mean=(0.0,) * c, std=(1.0,) * c)
 
 
 def _from_file(path: Path, weights, input_size: Sequence[int] | None, device) -> tuple[nn.Module, InputSpec | None, str]:
@@ -420,18 +443,7 @@ def _from_file(path: Path, weights, input_size: Sequence[int] | None, device) ->
                 "(torch.export.save): rename it to .pt."
             )
         return _load_torchscript(path, device), None, f"TorchScript file {path}"
-    net, spatial = _load_exported(path, device)
-    known = None
-    if spatial:
-        c, h, w = spatial
-        if h != w:
-            raise VizcnnError(f"{str(path)!r} takes {h}x{w} inputs; vizcnn works with square inputs.")
-        if input_size is not None and tuple(input_size) != spatial:
-            raise VizcnnError(
-                f"{str(path)!r} was exported for inputs of {c}x{h}x{w} and runs no other size: "
-                "drop --input-size, or export it again with that size."
-            )
-        known = InputSpec(channels=c, size=h, mean=(0.0,) * c, std=(1.0,) * c)
+    net, known = _from_program(_load_exported(path), repr(str(path)), input_size, device)
     return net, known, f"exported program {path}"
 
 
@@ -499,7 +511,7 @@ def _timm_cached_file(arch: str, cfg: dict) -> Path:
 
 # -- entry point --------------------------------------------------------------
 def build_custom(
-    name: str,
+    name: str | nn.Module | torch.export.ExportedProgram,
     weights: str | os.PathLike | None,
     device: torch.device,
     *,
@@ -508,11 +520,25 @@ def build_custom(
     std: Sequence[float] | None = None,
     categories: Sequence[str] | None = None,
 ) -> Built:
-    """Build a timm, file or import-path model on ``device``: (net, input, categories, weights source)."""
-    name = str(name)
+    """Build a timm, file or import-path model, or take an ``nn.Module`` or exported program, on ``device``.
+
+    Returns (net, input, categories, weights source). A module passed in is
+    used itself, not copied: it is moved to ``device`` and put in eval mode.
+    """
     known: InputSpec | None = None
     known_categories = None
-    if name.startswith("timm:"):
+    if isinstance(name, torch.export.ExportedProgram):
+        if weights is not None:
+            raise VizcnnError("an exported program carries its own weights: drop weights=.")
+        net, known = _from_program(name, "the exported program", input_size, device)
+        name, source = "ExportedProgram", "exported program"
+    elif isinstance(name, nn.Module):
+        net, source = name, _load_weights(name, weights, "the module's own weights")
+        if isinstance(net, torch.jit.ScriptModule):
+            _refuse_hooks(net)
+        name = type(net).__name__
+        net.to(device)
+    elif name.startswith("timm:"):
         net, known, known_categories, source = _timm(name, weights)
         net.to(device)
     elif _IMPORT_PATH.match(name) and not _is_file_name(name):

@@ -156,7 +156,7 @@ def _missing_weights_message(spec: ModelSpec, path: Path) -> str:
 
 
 def load_model(
-    name: str,
+    name: str | nn.Module | torch.export.ExportedProgram,
     weights: str | os.PathLike | None = None,
     *,
     device: torch.device | str | None = None,
@@ -170,7 +170,8 @@ def load_model(
     Args:
         name: a name from :func:`list_models`, ``torchvision:NAME``,
             ``timm:NAME``, ``module.path:callable`` or a saved model file
-            (TorchScript ``.pt``, exported program ``.pt2``); see
+            (TorchScript ``.pt``, exported program ``.pt2``); or an
+            ``nn.Module`` (used itself, not copied) or ``ExportedProgram``; see
             :mod:`vizcnn.models.custom`.
         weights: ``None`` for the default weights (bundled, or torchvision's
             cache under ``$TORCH_HOME``); a path to a state dict
@@ -187,10 +188,12 @@ def load_model(
         WeightsNotFoundError: the default weights are not on this machine.
     """
     device = torch.device(device) if device else default_device()
-    if name not in _REGISTRY and custom.is_custom(name):
+    name = os.fspath(name) if isinstance(name, os.PathLike) else name
+    if not isinstance(name, str) or (name not in _REGISTRY and custom.is_custom(name)):
         net, model_input, names, source = custom.build_custom(
             name, weights, device, input_size=input_size, mean=mean, std=std, categories=categories
         )
+        name = name if isinstance(name, str) else type(name).__name__
         spec_aliases: Mapping[str, str] = {}
     else:
         spec = get_spec(name)
