@@ -10,9 +10,9 @@ __version__ = "0.1.0"
 
 from .errors import VizcnnError, WeightsNotFoundError  # noqa: E402
 from .models import Model, list_models, load_model  # noqa: E402
-from . import activations, examples, filters  # noqa: E402  (vizcnn.filters.plot, vizcnn.activations.activations, ...)
+from . import activations, evaluate, examples, filters, lesson  # noqa: E402  (vizcnn.filters.plot, vizcnn.lesson.conv_demo, ...)
 
 __all__ = [
-    "Model", "VizcnnError", "WeightsNotFoundError", "__version__", "activations", "examples", "filters", "list_models",
-    "load_model",
+    "Model", "VizcnnError", "WeightsNotFoundError", "__version__", "activations", "evaluate", "examples", "filters",
+    "lesson", "list_models", "load_model",
 ]  # fmt: skip
