@@ -39,4 +39,5 @@ def run(args) -> int:
         status = "ready" if r["weights_present"] else "weights missing"
         print(f"{r['name']:<12} {'x'.join(map(str, r['input'])):<10} {status:<16} {r['description']}")
     print("\nAny torchvision classification model works as torchvision:NAME (e.g. torchvision:resnet18).")
+    print("Your own model works as module.path:callable, a TorchScript .pt or exported .pt2 file, or timm:NAME.")
     return 0
