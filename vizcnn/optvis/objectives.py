@@ -168,15 +168,17 @@ def channels_per_image(layer: str, channels: Sequence[int]) -> Objective:
     """Image ``i`` maximizes channel ``channels[i]`` of ``layer``: the batched form of
     ``sum(channel(layer, c, batch=i) for i, c in enumerate(channels))``, one gather for all."""
     rows = [int(c) for c in channels]
+    index: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}  # built at the first call
 
     def fn(acts, _model):
         t = acts[layer]
-        if t.shape[0] != len(rows):
-            raise VizcnnError(f"{len(rows)} channels for a batch of {t.shape[0]} images.")
-        for c in rows:
-            _channel_of(t, layer, c)
-        index = torch.tensor(rows, device=t.device)
-        return t[torch.arange(len(rows), device=t.device), index].reshape(len(rows), -1).mean(1)
+        if t.device not in index:
+            if t.shape[0] != len(rows):
+                raise VizcnnError(f"{len(rows)} channels for a batch of {t.shape[0]} images.")
+            for c in rows:
+                _channel_of(t, layer, c)
+            index[t.device] = (torch.arange(len(rows), device=t.device), torch.tensor(rows, device=t.device))
+        return t[index[t.device]].reshape(len(rows), -1).mean(1)
 
     return Objective(fn, [layer], f"channels({layer}, {rows[:4]}{'...' if len(rows) > 4 else ''})")
 

@@ -36,7 +36,7 @@ def _to_valid(image: torch.Tensor) -> torch.Tensor:
     """Decorrelated colour (or grey) -> pixels in [0, 1]."""
     if image.shape[1] == 3:
         mix = torch.as_tensor(COLOR_CORRELATION, device=image.device, dtype=image.dtype)
-        image = torch.einsum("nchw,dc->ndhw", image, mix)
+        image = (mix @ image.flatten(2)).view_as(image)
     return torch.sigmoid(image)
 
 

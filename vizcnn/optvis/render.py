@@ -72,22 +72,24 @@ class RenderResult(PNGResult):
         return image_grid([self.image(i) for i in range(len(self))], labels, tile_size=tile, title=self.title)
 
 
+#: Pixels per step (batch x side^2) up to which a CPU render runs on one thread.
+_SMALL_WORK = 32 * 32 * 32
+
+
 @contextmanager
-def _threads(work: int, device: torch.device):
-    """One CPU thread for small renders (MNIST-sized), where threads cost more than they save."""
-    before = torch.get_num_threads()
-    small = device.type == "cpu" and work <= _SMALL_WORK
+def _backend(work: int, device: torch.device):
+    """Settings that suit a render: one CPU thread for small (MNIST-sized) renders, where
+    threads cost more than they save; cuDNN autotuning on a GPU (the input size never changes)."""
+    threads, bench = torch.get_num_threads(), torch.backends.cudnn.benchmark
     try:
-        if small:
+        if device.type == "cpu" and work <= _SMALL_WORK:
             torch.set_num_threads(1)
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
         yield
     finally:
-        if small:
-            torch.set_num_threads(before)
-
-
-#: Pixels per step (batch x side^2) up to which a render runs on one thread.
-_SMALL_WORK = 32 * 32 * 32
+        torch.set_num_threads(threads)
+        torch.backends.cudnn.benchmark = bench
 
 
 @contextmanager
@@ -156,7 +158,7 @@ def _optimize(
     from tqdm.auto import tqdm
 
     bar = tqdm(total=steps, disable=not progress, desc=obj.description[:60], leave=False)
-    with _threads(batch * size * size, device), _frozen(model.net), capture(model.net, modules, stop=stop) as cap:
+    with _backend(batch * size * size, device), _frozen(model.net), capture(model.net, modules, stop=stop) as cap:
         try:
             for step in range(steps):
                 optimizer.zero_grad(set_to_none=True)
