@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -44,8 +44,8 @@ class Evaluation(PNGResult):
     model: str
     data: str
     classes: Sequence[str]
-    labels: np.ndarray
-    predictions: np.ndarray
+    labels: np.ndarray = field(repr=False)
+    predictions: np.ndarray = field(repr=False)
 
     @property
     def n(self) -> int:

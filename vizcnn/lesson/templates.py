@@ -16,7 +16,7 @@ and breaks as soon as a digit moves, turns or changes size (see
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 import numpy as np
@@ -54,7 +54,7 @@ class TemplateClassifier(PNGResult):
     Build it with :meth:`fit`. Draws itself as the row of templates.
     """
 
-    templates: torch.Tensor
+    templates: torch.Tensor = field(repr=False)
     source: str
     method: Method = "correlation"
 
@@ -116,9 +116,9 @@ class TemplateScores(PNGResult):
         label: the true class, when known.
     """
 
-    image: torch.Tensor
+    image: torch.Tensor = field(repr=False)
     scores: torch.Tensor
-    templates: torch.Tensor
+    templates: torch.Tensor = field(repr=False)
     method: str
     label: int | None = None
 
