@@ -69,7 +69,7 @@ def ray_build(spec: Path, jobs: int) -> dict:
     import ray
 
     start = time.perf_counter()
-    ray.init(num_cpus=jobs, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=jobs, include_dashboard=False, log_to_driver=False)
     startup = time.perf_counter() - start
     try:
         result = build(spec, "ray", jobs)
@@ -116,7 +116,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: 8 channels of conv1, 4 steps")
     parser.add_argument("--jobs", type=int, default=2, help="workers of the parallel builds (default: 2)")
-    parser.add_argument("--resnet-steps", type=int, default=128, help="steps per channel in the estimate (alexnet.toml: 128)")
+    parser.add_argument(
+        "--resnet-steps", type=int, default=128, help="steps per channel in the estimate (alexnet.toml: 128)"
+    )
     parser.add_argument("--resnet-size", type=int, default=128, help="render size in the estimate (alexnet.toml: 128)")
     parser.add_argument("--hours", type=float, default=1.0, help="target wall time of the estimated ResNet-50 build")
     args = parser.parse_args()
@@ -155,9 +157,11 @@ def main() -> None:
     cpu_hours = total * per_channel / 3600  # this machine's throughput (all its cores on one render)
     machines = max(1, math.ceil(cpu_hours / args.hours))
     scaled = f" (measured at {measured} px, scaled by pixels)" if measured != size else ""
-    print(f"ResNet-50: {layers} conv layers, {total} channels. One step of its deepest layer at {size} px{scaled}: "
-          f"{per_image_step:.2f} s per image on this machine, so {per_channel / 60:.1f} min per channel "
-          f"({fv_steps} steps, main + 2 diverse renders; an upper bound, shallower layers stop the forward pass early).")
+    print(
+        f"ResNet-50: {layers} conv layers, {total} channels. One step of its deepest layer at {size} px{scaled}: "
+        f"{per_image_step:.2f} s per image on this machine, so {per_channel / 60:.1f} min per channel "
+        f"({fv_steps} steps, main + 2 diverse renders; an upper bound, shallower layers stop the forward pass early)."
+    )
     print(f"  all channels: {cpu_hours:.0f} hours on one machine like this, "
           f"about {machines} such machines for a {args.hours:g}-hour build (feature visualizations only).")  # fmt: skip
     print(json.dumps({

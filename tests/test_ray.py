@@ -13,8 +13,8 @@ from .conftest import run_cli
 
 pytest.importorskip("ray", reason="the ray executor needs Ray (pip install 'vizcnn[ray]')")
 
-from vizcnn.report.gallery import LocalExecutor, WorkUnit, build_gallery, get_executor  # noqa: E402
-from vizcnn.report.ray_executor import RayExecutor, task_resources  # noqa: E402
+from vizcnn.report.gallery import LocalExecutor, WorkUnit, build_gallery, get_executor
+from vizcnn.report.ray_executor import RayExecutor, task_resources
 
 SPEC = """
 title = "ray test"
@@ -178,7 +178,7 @@ def test_cli_gallery_on_ray(spec, local_site, ray_executor, tmp_path):
 
 
 def test_cli_address_needs_the_ray_executor(spec, tmp_path):
-    code, out, err = run_cli("gallery", str(spec), "-o", str(tmp_path), "--address", "auto")
+    code, _out, err = run_cli("gallery", str(spec), "-o", str(tmp_path), "--address", "auto")
     assert code == 2 and "--executor ray" in err and "Traceback" not in err
     assert not (tmp_path / "index.html").exists()
 

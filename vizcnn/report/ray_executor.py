@@ -19,6 +19,7 @@ time); otherwise one CPU.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -65,10 +66,13 @@ class RayExecutor:
 
         if not ray.is_initialized():
             try:
+                # Ray's start-up notices are not the user's business; failures still raise.
+                quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
                 if self.address:
-                    ray.init(address=self.address, log_to_driver=False)
+                    ray.init(address=self.address, **quiet)
                 else:
-                    ray.init(num_cpus=self.jobs, include_dashboard=False, log_to_driver=False)
+                    # "local": a new runtime even when a cluster runs on this machine
+                    ray.init(address="local", num_cpus=self.jobs, include_dashboard=False, **quiet)
             except ConnectionError as exc:
                 raise VizcnnError(
                     f"cannot reach a Ray cluster at --address {self.address}: {exc}. Start one with "
