@@ -52,7 +52,10 @@ def kind_of(module: nn.Module) -> str:
 
 
 def _is(module: nn.Module, kinds: tuple[type, ...]) -> bool:
-    return isinstance(module, kinds) or kind_of(module) in {k.__name__ for k in kinds}
+    """``isinstance``, or for a TorchScript submodule: scripted from one of ``kinds``."""
+    if isinstance(module, torch.jit.ScriptModule):
+        return module.original_name in {k.__name__ for k in kinds}
+    return isinstance(module, kinds)
 
 
 def derive_aliases(net: nn.Module, input_shape: tuple[int, ...]) -> dict[str, str]:
