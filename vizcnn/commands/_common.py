@@ -61,8 +61,17 @@ def print_json(data: Any) -> None:
 
 
 def default_output(*parts: str, suffix: str = ".png") -> Path:
-    """``vizcnn-out/<model>-<layer>...png``: a readable name from the inputs."""
-    safe = "-".join(str(p).replace("/", "_").replace(":", "_").replace(" ", "_") for p in parts if p)
+    """``vizcnn-out/<model>-<layer>...png``: a readable name from the inputs.
+
+    A model given as a file path contributes its file name without folders or suffix.
+    """
+
+    def readable(part: str) -> str:
+        if "/" in part or Path(part).suffix in (".pt", ".pt2"):
+            part = Path(part).stem
+        return part.replace(":", "_").replace(" ", "_")
+
+    safe = "-".join(readable(str(p)) for p in parts if p)
     return Path("vizcnn-out") / f"{safe}{suffix}"
 
 
