@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -130,6 +131,26 @@ def test_build_interrupted_locally_resumes_on_ray(spec, local_site, ray_executor
     report = build_gallery(spec, tmp_path, executor=ray_executor, progress=False)
     assert (report.reused, report.rendered, report.units) == (first, 2 * CHANNELS - first, UNITS - 2)
     assert_same_site(tmp_path, local_site)
+
+
+def test_workers_take_the_weights_from_the_object_store(ray_executor, tmp_path):
+    from safetensors.torch import save_file
+
+    import vizcnn
+    from vizcnn.report import gallery
+
+    model = vizcnn.load_model("mnist-cnn", "random", device="cpu")  # not the bundled weights
+    path = tmp_path / "mine.safetensors"
+    save_file({k: v.contiguous() for k, v in model.net.state_dict().items()}, str(path))
+    settings = (("diversity", 0), ("seed", 0), ("size", 28), ("steps", 3))
+    unit = WorkUnit("features", "mnist-cnn", str(path), model.weights_hash, "conv2", (3, 4), settings, str(tmp_path / "ray"))
+    gallery._worker_model(unit)  # the driver has loaded the file, as a build has ...
+    path.unlink()  # ... and the workers cannot read it
+    assert list(ray_executor.map(gallery.run_unit, [unit])) == [(unit, 2)]
+    gallery.run_unit(dataclasses.replace(unit, cache_root=str(tmp_path / "here")))  # in-process, same model
+    ray_cache = {p.name: p.read_bytes() for p in (tmp_path / "ray").rglob("*.json")}
+    here = {p.name: p.read_bytes() for p in (tmp_path / "here").rglob("*.json")}
+    assert len(ray_cache) == 2 and ray_cache == here
 
 
 def test_user_errors_are_not_retried_and_keep_their_message(ray_executor, tmp_path):
