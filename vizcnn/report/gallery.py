@@ -213,6 +213,8 @@ def run_unit(unit: WorkUnit) -> int:
 
 @dataclass(frozen=True)
 class Link:
+    """A connection to ``channel`` of ``layer``: kernel-slice norm and the sign of its sum."""
+
     layer: str
     channel: int
     strength: float
@@ -278,7 +280,11 @@ def connections(model, layer: str, channel: int, *, top: int = 5) -> tuple[list[
 
 @dataclass
 class BuildReport:
-    """What a build did: pages written, channels rendered now and reused from the cache."""
+    """What a build did: pages and images written, channel results computed now and reused from the cache.
+
+    ``rendered`` and ``reused`` count one result per channel and view
+    (feature visualization, dataset examples); ``units`` is the work units run.
+    """
 
     out: Path
     pages: int = 0
