@@ -86,6 +86,12 @@ def test_objectives_equal_hand_computation():
         [maps[0][1].mean(), maps[1][0].mean()]
     )
     assert combo.layers == ("conv",)
+    # the shortcut from the layer's input, with only the needed filters, gives the same values
+    pick = optvis.channels_per_image("conv", [1, 0])
+    assert pick.via_input(model.layer("conv").module)(X).tolist() == pytest.approx([maps[0][1].mean(), maps[1][0].mean()])
+    flat = model.net[1](model.net[0](X))
+    fc = optvis.channels_per_image("fc", [1, 0]).via_input(model.layer("fc").module)
+    assert fc(flat).tolist() == pytest.approx([logits[0][1], logits[1][0]], rel=1e-5)
 
 
 def test_objective_errors_are_clear():
@@ -172,6 +178,14 @@ def _values_on(model: Model, layer: str, images: torch.Tensor) -> torch.Tensor:
     with torch.no_grad(), capture(model.net, {"l": model.layer(layer).module}) as cap:
         cap.run(model.input.normalize(images))
     return cap["l"]
+
+
+def test_channel_shortcut_renders_like_the_full_layer(mnist_cnn):
+    kw = dict(batch=2, steps=4, seed=5, progress=False)
+    fast = optvis.render(mnist_cnn, optvis.channels_per_image("conv3", [2, 9]), **kw)
+    full = optvis.render(mnist_cnn, optvis.channel("conv3", 2, batch=0) + optvis.channel("conv3", 9, batch=1), **kw)
+    assert torch.allclose(fast.images, full.images, atol=1e-4)
+    assert fast.values == pytest.approx(full.values, rel=1e-4)
 
 
 def test_same_seed_same_images_bitwise(mnist_cnn):

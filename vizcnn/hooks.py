@@ -39,27 +39,34 @@ class Capture(dict):
 
 
 @contextmanager
-def capture(model: nn.Module, modules: dict[str, nn.Module], *, stop: bool = True) -> Iterator[Capture]:
+def capture(
+    model: nn.Module, modules: dict[str, nn.Module], *, stop: bool = True, inputs: bool = False
+) -> Iterator[Capture]:
     """Record the outputs of ``modules`` (name -> module) during forward passes.
 
     Use ``cap.run(x)`` inside the block; afterwards ``cap[name]`` holds each
     output. With ``stop=True``, ``run`` returns ``None`` as soon as all the
     layers have fired. A module that runs more than once keeps its last output.
+    With ``inputs=True`` each module's (first) input is recorded instead, and
+    with ``stop=True`` the pass ends before the last module runs.
     """
     cap = Capture(model, list(modules), stop)
     handles = []
 
-    def make_hook(name: str):
-        def hook(_module, _inputs, output):
-            cap[name] = output
-            if cap.stop and len(cap) == len(cap.names) and all(n in cap for n in cap.names):
-                raise _Stop
+    def record(name: str, value) -> None:
+        cap[name] = value
+        if cap.stop and len(cap) == len(cap.names) and all(n in cap for n in cap.names):
+            raise _Stop
 
-        return hook
+    def make_hook(name: str):
+        if inputs:
+            return lambda _module, args: record(name, args[0])
+        return lambda _module, _args, output: record(name, output)
 
     try:
         for name, module in modules.items():
-            handles.append(module.register_forward_hook(make_hook(name)))
+            register = module.register_forward_pre_hook if inputs else module.register_forward_hook
+            handles.append(register(make_hook(name)))
         yield cap
     finally:
         for h in handles:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ..errors import VizcnnError
 
@@ -39,12 +40,22 @@ class Objective:
     Attributes:
         layers: layer names this objective reads (:data:`OUTPUT` for the logits).
         description: readable form, e.g. ``channel(conv3, 5)``.
+        via_input: optional shortcut, ``via_input(module)`` -> a function that
+            computes the same values from the layer's *input* (or ``None`` when
+            it cannot for that module); see :func:`channels_per_image`.
     """
 
-    def __init__(self, fn: ObjectiveFn, layers: Sequence[str], description: str) -> None:
+    def __init__(
+        self,
+        fn: ObjectiveFn,
+        layers: Sequence[str],
+        description: str,
+        via_input: Callable[[nn.Module], Callable[[torch.Tensor], torch.Tensor] | None] | None = None,
+    ) -> None:
         self.fn = fn
         self.layers = tuple(dict.fromkeys(layers))
         self.description = description
+        self.via_input = via_input
 
     def __call__(self, acts: Mapping[str, torch.Tensor], model=None) -> torch.Tensor:
         """Values ``(N,)`` for the activations in ``acts`` (layer name -> tensor)."""
@@ -166,7 +177,13 @@ def class_logit(target: str | int, batch: int | None = None) -> Objective:
 
 def channels_per_image(layer: str, channels: Sequence[int]) -> Objective:
     """Image ``i`` maximizes channel ``channels[i]`` of ``layer``: the batched form of
-    ``sum(channel(layer, c, batch=i) for i, c in enumerate(channels))``, one gather for all."""
+    ``sum(channel(layer, c, batch=i) for i, c in enumerate(channels))``, one gather for all.
+
+    For a ``Conv2d`` or ``Linear`` layer it also computes the same values from
+    the layer's input with only the filters it needs (one grouped convolution
+    with filter ``channels[i]`` for image ``i``), so the render never computes
+    the layer's other channels, forward or backward.
+    """
     rows = [int(c) for c in channels]
     index: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}  # built at the first call
 
@@ -180,7 +197,28 @@ def channels_per_image(layer: str, channels: Sequence[int]) -> Objective:
             index[t.device] = (torch.arange(len(rows), device=t.device), torch.tensor(rows, device=t.device))
         return t[index[t.device]].reshape(len(rows), -1).mean(1)
 
-    return Objective(fn, [layer], f"channels({layer}, {rows[:4]}{'...' if len(rows) > 4 else ''})")
+    def via_input(module: nn.Module):
+        plain_conv = isinstance(module, nn.Conv2d) and module.groups == 1 and module.padding_mode == "zeros"
+        if not (plain_conv or isinstance(module, nn.Linear)) or max(rows) >= module.weight.shape[0]:
+            return None
+        sel = torch.tensor(rows, device=module.weight.device)
+        weight = module.weight.detach()[sel]
+        bias = module.bias.detach()[sel] if module.bias is not None else None
+
+        def from_input(x: torch.Tensor) -> torch.Tensor:
+            if x.shape[0] != len(rows):
+                raise VizcnnError(f"{len(rows)} channels for a batch of {x.shape[0]} images.")
+            if isinstance(module, nn.Linear):
+                out = (x * weight).sum(-1) + (bias if bias is not None else 0)
+                return out.reshape(len(rows), -1).mean(1)
+            out = F.conv2d(
+                x.reshape(1, -1, *x.shape[2:]), weight, bias, module.stride, module.padding, module.dilation, len(rows)
+            )
+            return out[0].flatten(1).mean(1)
+
+        return from_input
+
+    return Objective(fn, [layer], f"channels({layer}, {rows[:4]}{'...' if len(rows) > 4 else ''})", via_input)
 
 
 def diversity(layer: str, groups: int = 1) -> Objective:

@@ -116,6 +116,13 @@ def _modules(model, obj: Objective) -> dict[str, torch.nn.Module]:
     return {name: model.layer(name).module for name in obj.layers if name != OUTPUT}
 
 
+def _shortcut(model, obj: Objective, measure: Objective):
+    """``obj.via_input`` for its one layer, when it applies (the reported values are the same objective)."""
+    if measure is not obj or obj.via_input is None or len(obj.layers) != 1 or obj.layers[0] == OUTPUT:
+        return None
+    return obj.via_input(model.layer(obj.layers[0]).module)
+
+
 def _activations(model, modules, stop: bool, x: torch.Tensor, cap) -> dict[str, torch.Tensor]:
     cap.clear()
     out = cap.run(x)
@@ -152,13 +159,16 @@ def _optimize(
     std = torch.tensor(model.input.std, device=device).view(1, -1, 1, 1)
     modules = {**_modules(model, obj), **_modules(model, measure)}
     stop = OUTPUT not in obj.layers + measure.layers
+    shortcut = _shortcut(model, obj, measure)
+    if shortcut is not None:  # values straight from the layer's input, with only the filters needed
+        obj = measure = Objective(lambda acts, _m: shortcut(acts[obj.layers[0]]), obj.layers, obj.description)
     plan = transforms.plan(steps, batch, size, gen, device) if transforms is not None else None
     optimizer = torch.optim.Adam(params, lr=lr)
 
     from tqdm.auto import tqdm
 
     bar = tqdm(total=steps, disable=not progress, desc=obj.description[:60], leave=False)
-    with _backend(batch * size * size, device), _frozen(model.net), capture(model.net, modules, stop=stop) as cap:
+    with _backend(batch * size * size, device), _frozen(model.net), capture(model.net, modules, stop=stop, inputs=shortcut is not None) as cap:
         try:
             for step in range(steps):
                 optimizer.zero_grad(set_to_none=True)
