@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from vizcnn.errors import VizcnnError
+from vizcnn.errors import VizcnnError, WeightsNotFoundError
 
 from .conftest import run_cli
 
@@ -159,9 +159,9 @@ def test_user_errors_are_not_retried_and_keep_their_message(ray_executor, tmp_pa
     def fails(u):
         with open(Path(u.cache_root) / "attempts", "a") as f:
             f.write("x")
-        raise VizcnnError("channel 99 is out of range")
+        raise WeightsNotFoundError("weights file w.pt does not exist")  # an OSError too
 
-    with pytest.raises(VizcnnError, match="^channel 99 is out of range$"):
+    with pytest.raises(WeightsNotFoundError, match="^weights file w.pt does not exist$"):
         list(ray_executor.map(fails, [unit]))
     assert (tmp_path / "attempts").read_text() == "x"
 

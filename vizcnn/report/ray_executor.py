@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["MAX_RETRIES", "RayExecutor", "task_resources"]
 
 #: Exceptions raised inside a task that are worth another attempt (I/O, memory); a user's
-#: mistake (:class:`~vizcnn.errors.VizcnnError`, a ``ValueError``) is reported at once.
+#: mistake (:class:`~vizcnn.errors.VizcnnError`) is reported at once.
 _TRANSIENT = [OSError, MemoryError, RuntimeError]
 #: Attempts after the first, for crashed workers and for the exceptions above.
 MAX_RETRIES = 3
@@ -123,14 +123,19 @@ def task_resources(cluster: dict[str, float]) -> dict[str, int]:
     return {"num_cpus": 1, "num_gpus": 1 if cluster.get("GPU", 0) >= 1 else 0}
 
 
+class _Mistake:
+    """A task's :class:`VizcnnError`, returned rather than raised so that Ray does not retry it
+    (some are ``OSError`` s too) and the driver raises it as itself: one paragraph, no Ray trace."""
+
+    def __init__(self, error: VizcnnError) -> None:
+        self.error = error
+
+
 def _result(ray, ref) -> Any:
-    """``ray.get(ref)``, raising a task's :class:`VizcnnError` as itself (one paragraph, no Ray trace)."""
-    try:
-        return ray.get(ref)
-    except ray.exceptions.RayTaskError as exc:
-        if isinstance(exc.cause, VizcnnError):
-            raise exc.cause from None
-        raise
+    result = ray.get(ref)
+    if isinstance(result, _Mistake):
+        raise result.error
+    return result
 
 
 #: (model, weights, weights hash) of the models this worker process has installed.
@@ -146,14 +151,17 @@ def _run_task(fn: Callable[[WorkUnit], Any], unit: WorkUnit, weights: list) -> A
     from .gallery import install_model
 
     key = (unit.model, unit.weights, unit.weights_hash)
-    if key not in _INSTALLED:
-        import ray
+    try:
+        if key not in _INSTALLED:
+            import ray
 
-        torch.set_num_threads(1)
-        state, source = ray.get(weights[0])
-        model = load_model(unit.model, "random")
-        load_into(model.net, state, source)
-        model.weights = source
-        install_model(unit, model)
-        _INSTALLED.add(key)
-    return fn(unit)
+            torch.set_num_threads(1)
+            state, source = ray.get(weights[0])
+            model = load_model(unit.model, "random")
+            load_into(model.net, state, source)
+            model.weights = source
+            install_model(unit, model)
+            _INSTALLED.add(key)
+        return fn(unit)
+    except VizcnnError as exc:
+        return _Mistake(exc)
