@@ -377,3 +377,12 @@ def test_unknown_timm_name():
     pytest.importorskip("timm", reason="timm is not installed (pip install 'vizcnn[timm]')")
     with pytest.raises(VizcnnError, match="unknown timm model 'resnet181'.*resnet18"):
         vizcnn.load_model("timm:resnet181", device="cpu")
+
+
+def test_torchscript_filters_read_the_weights(forms, exported, tmp_path):
+    """filters needs no hooks, so it works on TorchScript and draws the same weights as the Python model."""
+    code, out, err = run_cli("filters", str(exported / "cifar_net.pt"), "--input-size", SIZE, "conv1", "-o", str(tmp_path / "ts.png"))
+    assert code == 0, err
+    assert "32 filters of 3x3x3 (rgb" in out and (tmp_path / "ts.png").stat().st_size > 0
+    scripted, python = (vizcnn.filters.plot(forms[f], "conv1") for f in ("torchscript", "import"))
+    assert torch.equal(scripted.weights, python.weights) and scripted.reduce == python.reduce == "rgb"

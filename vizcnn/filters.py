@@ -22,6 +22,7 @@ from torch import nn
 
 from .errors import VizcnnError
 from .models import Model, forward_order
+from .models.layers import is_kind
 from .report.figure import PNGResult, image_grid, to_uint8
 
 __all__ = ["FilterGrid", "Reduce", "Scale", "Sort", "colorfulness", "conv_layers", "frequency", "plot"]
@@ -36,7 +37,7 @@ MAX_SLICES = 1024
 
 def conv_layers(model: Model) -> list[str]:
     """Names of the model's ``Conv2d`` layers (friendly name where there is one)."""
-    return [model.alias_of(path) for path, m in model.net.named_modules() if isinstance(m, nn.Conv2d)]
+    return [model.alias_of(path) for path, m in model.net.named_modules() if is_kind(m, (nn.Conv2d,))]
 
 
 def colorfulness(weights: torch.Tensor) -> torch.Tensor:
@@ -146,10 +147,11 @@ class FilterGrid(PNGResult):
 
 
 def _first_conv_path(model: Model) -> str | None:
-    for path, module, _ in forward_order(model.net, model.input.shape):
-        if isinstance(module, nn.Conv2d):
-            return path
-    return None
+    if isinstance(model.net, torch.jit.ScriptModule):  # no hooks: registration order stands in for forward order
+        modules = ((path, m) for path, m in model.net.named_modules())
+    else:
+        modules = ((path, m) for path, m, _ in forward_order(model.net, model.input.shape))
+    return next((path for path, m in modules if is_kind(m, (nn.Conv2d,))), None)
 
 
 def plot(
@@ -184,7 +186,7 @@ def plot(
         if value not in allowed:
             raise VizcnnError(f"unknown {what} {value!r}; use one of: {', '.join(str(a) for a in allowed if a)}.")
     resolved = model.layer(layer)
-    if not isinstance(resolved.module, nn.Conv2d):
+    if not is_kind(resolved.module, (nn.Conv2d,)):
         raise VizcnnError(
             f"{resolved.name!r} is a {resolved.kind}, not a convolution: filters are drawn for Conv2d layers only. "
             f"Conv layers of {model.name}: {', '.join(conv_layers(model))}."

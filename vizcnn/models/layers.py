@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-__all__ = ["LayerInfo", "derive_aliases", "forward_order", "kind_of", "layer_table"]
+__all__ = ["LayerInfo", "derive_aliases", "forward_order", "is_kind", "kind_of", "layer_table"]
 
 _SPATIAL = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
 
@@ -51,7 +51,7 @@ def kind_of(module: nn.Module) -> str:
     return type(module).__name__
 
 
-def _is(module: nn.Module, kinds: tuple[type, ...]) -> bool:
+def is_kind(module: nn.Module, kinds: tuple[type, ...]) -> bool:
     """``isinstance``, or for a TorchScript submodule: scripted from one of ``kinds``."""
     if isinstance(module, torch.jit.ScriptModule):
         return module.original_name in {k.__name__ for k in kinds}
@@ -63,7 +63,7 @@ def derive_aliases(net: nn.Module, input_shape: tuple[int, ...]) -> dict[str, st
     aliases: dict[str, str] = {}
     counts = {"conv": 0, "fc": 0}
     for path, module, _ in forward_order(net, input_shape):
-        kind = "conv" if _is(module, (nn.Conv2d,)) else "fc" if _is(module, (nn.Linear,)) else None
+        kind = "conv" if is_kind(module, (nn.Conv2d,)) else "fc" if is_kind(module, (nn.Linear,)) else None
         if kind:
             counts[kind] += 1
             aliases[f"{kind}{counts[kind]}"] = path
@@ -108,13 +108,13 @@ def layer_table(net: nn.Module, input_shape: tuple[int, ...], aliases: dict[str,
     rows = []
     for path, module, shape in forward_order(net, input_shape):
         kernel = stride = padding = None
-        if _is(module, _SPATIAL):
+        if is_kind(module, _SPATIAL):
             k, s, p = _pair(module.kernel_size)[0], _pair(module.stride or module.kernel_size)[0], _pair(module.padding)[0]
             d = _pair(getattr(module, "dilation", 1))[0]
             rf += (k - 1) * d * jump
             jump *= s
             kernel, stride, padding = k, s, p
-        elif _is(module, (nn.Linear, nn.Flatten)):
+        elif is_kind(module, (nn.Linear, nn.Flatten)):
             rf = full
         w = getattr(module, "weight", None)
         b = getattr(module, "bias", None)

@@ -82,7 +82,9 @@ class Layer:
 
     @property
     def kind(self) -> str:
-        return type(self.module).__name__
+        from .layers import kind_of
+
+        return kind_of(self.module)
 
 
 @dataclass
