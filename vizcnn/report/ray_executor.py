@@ -30,8 +30,9 @@ if TYPE_CHECKING:
 
 __all__ = ["MAX_RETRIES", "RayExecutor", "task_resources"]
 
-#: Exceptions raised inside a task that are worth another attempt (I/O, memory); a user's
-#: mistake (:class:`~vizcnn.errors.VizcnnError`) is reported at once.
+#: Exceptions raised inside a task that are worth another attempt: I/O, memory, and torch's
+#: ``RuntimeError`` s (CUDA out of memory among them). A user's mistake
+#: (:class:`~vizcnn.errors.VizcnnError`) is reported at once.
 _TRANSIENT = [OSError, MemoryError, RuntimeError]
 #: Attempts after the first, for crashed workers and for the exceptions above.
 MAX_RETRIES = 3
