@@ -78,7 +78,7 @@ class Objective:
     def __mul__(self, k: float) -> "Objective":
         if not isinstance(k, (int, float)):
             raise TypeError(f"an objective can be multiplied by a number only, not {type(k).__name__}")
-        return Objective(lambda a, m: k * self(a, m), self.layers, f"{k} * ({self.description})")
+        return Objective(lambda a, m: k * self(a, m), self.layers, f"{k:g} * {_wrap(self.description)}")
 
     __rmul__ = __mul__
 
@@ -88,13 +88,25 @@ class Objective:
         return self * (1.0 / k)
 
     def __neg__(self) -> "Objective":
-        return Objective(lambda a, m: -self(a, m), self.layers, f"-({self.description})")
+        return Objective(lambda a, m: -self(a, m), self.layers, f"-{_wrap(self.description)}")
 
     def __sub__(self, other: "Objective | float") -> "Objective":
-        return self + (-other)
+        if isinstance(other, (int, float)):
+            return self + (-other)
+        if not isinstance(other, Objective):
+            return NotImplemented
+        return Objective(
+            lambda a, m: self(a, m) - other(a, m), self.layers + other.layers,
+            f"{self.description} - {_wrap(other.description)}",
+        )  # fmt: skip
 
     def __rsub__(self, other: float) -> "Objective":
         return (-self) + other
+
+
+def _wrap(description: str) -> str:
+    """Parenthesize a sum or difference so that ``k * (a + b)`` reads right."""
+    return f"({description})" if " + " in description or " - " in description else description
 
 
 def _only(values: torch.Tensor, batch: int | None) -> torch.Tensor:

@@ -8,6 +8,9 @@ Why it is faster than lucent's ``render_vis`` for the same pictures:
 * the forward pass stops at the deepest layer the objective reads
   (:func:`vizcnn.hooks.capture` with ``stop=True``), with hooks on those
   layers only, instead of hooks on every module and the whole network;
+* a channel of a conv or linear layer is computed from the layer's input with
+  only the filter each image needs (:func:`~.objectives.channels_per_image`),
+  so the layer's other channels cost nothing, forward or backward;
 * the network's parameters are frozen while rendering, so the backward pass
   computes gradients for the image only;
 * the robustness transforms are one batched affine warp per step with every
