@@ -14,6 +14,8 @@ the time left. The same --seed gives the same picture.
 
 from __future__ import annotations
 
+import sys
+
 from ._common import add_model_args, add_parser, default_output, model_from_args, parse_channels, print_json
 
 
@@ -69,6 +71,9 @@ def run(args) -> int:
         raise VizcnnError(f"--diversity must be 0 or more, not {args.diversity}.")
     model = model_from_args(args)
     layer, channels, is_output = _targets(model, layer_name, spec)
+    if not (args.quiet or args.json):
+        n = len(dict.fromkeys(channels)) * max(1, args.diversity)
+        print(f"rendering {n} image(s) for {args.steps} steps; the bar shows the time left", file=sys.stderr)
     res = optvis.render_channels(
         model, layer.name, channels, diversity=args.diversity, steps=args.steps, size=args.size,
         seed=args.seed, param=args.param, progress=not (args.quiet or args.json),

@@ -128,7 +128,15 @@ def _shortcut(model, obj: Objective, measure: Objective):
 
 def _activations(model, modules, stop: bool, x: torch.Tensor, cap) -> dict[str, torch.Tensor]:
     cap.clear()
-    out = cap.run(x)
+    try:
+        out = cap.run(x)
+    except RuntimeError as exc:
+        if x.shape[-1] == model.input.size:
+            raise
+        raise VizcnnError(
+            f"{model.name} does not run on {x.shape[-1]} px images up to the layer(s) asked for ({exc}); "
+            f"use size {model.input.size} (--size {model.input.size})."
+        ) from None
     acts = dict(cap)
     if not stop:
         acts[OUTPUT] = out
