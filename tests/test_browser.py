@@ -40,6 +40,21 @@ title = "{XSS} model"
 images = ["mnist:3"]
 views = ["features", "examples", "filters", "connections"]
 layers = [{{ name = "conv1", channels = "0-2" }}, {{ name = "conv2", channels = "0-1", title = "<i>conv2</i>" }}]
+
+[[reports]]
+kind = "lesson"
+title = "{XSS} lesson"
+model = "mnist-cnn"
+
+[[reports]]
+kind = "attribution-dictionary"
+title = "{XSS} 7 vs 1"
+model = "mnist-cnn"
+layer = "relu3"
+image = "mnist:7"
+target = "7"
+vs = "1"
+top = 3
 """
 
 
@@ -97,7 +112,7 @@ def _visit(browser, url: str) -> dict:
 
 def test_every_page_loads_cleanly_with_images_and_links(site, browser):
     pages = sorted(p for p in site.rglob("*.html") if ".cache" not in p.parts)
-    assert len(pages) == 1 + 1 + 2 + 5  # index, model, 2 layers, 3 + 2 channels
+    assert len(pages) == 1 + 1 + 2 + 5 + 2  # index, model, 2 layers, 3 + 2 channels, 2 reports
     linked: set[Path] = set()
     for path in pages:
         seen = _visit(browser, path.as_uri())
