@@ -153,6 +153,17 @@ def test_workers_take_the_weights_from_the_object_store(ray_executor, tmp_path):
     assert len(ray_cache) == 2 and ray_cache == here
 
 
+def test_random_weights_known_only_to_the_driver(ray_executor, tmp_path):
+    from vizcnn.report.spec import parse_spec
+
+    # random weights differ at every load: the workers must use the driver's
+    spec, models = parse_spec(SPEC.replace('name = "mnist-cnn"', 'name = "mnist-cnn"\nweights = "random"'))
+    here = build_gallery(spec, tmp_path / "here", models=models, progress=False)
+    there = build_gallery(spec, tmp_path / "ray", executor=ray_executor, models=models, progress=False)
+    assert here.rendered == there.rendered == 2 * CHANNELS
+    assert_same_site(tmp_path / "ray", tmp_path / "here")
+
+
 def test_user_errors_are_not_retried_and_keep_their_message(ray_executor, tmp_path):
     unit = WorkUnit("features", "mnist-cnn", None, _hash(), "conv1", (0,), (), str(tmp_path))
 

@@ -153,9 +153,9 @@ def _worker_model(unit: WorkUnit):
     return model
 
 
-def install_model(unit: WorkUnit, model) -> None:
-    """Use ``model`` for ``unit`` s in this process instead of loading it (executors that ship the weights)."""
-    _MODELS[(unit.model, unit.weights)] = model
+def install_model(name: str, weights: str | None, model) -> None:
+    """Use ``model`` for units of (``name``, ``weights``) in this process instead of loading it."""
+    _MODELS[(name, weights)] = model
 
 
 def _entry_key(kind: str, unit_or_model, layer: str, channel: int, settings: dict[str, Any]) -> str:
@@ -400,6 +400,9 @@ def build_gallery(
 
     units: list[WorkUnit] = []
     for i, entry in enumerate(spec.models):
+        # units run in this process (and the weights Ray ships) use the build's models, not a reload,
+        # so random weights, which differ at every load, build too
+        install_model(entry.name, entry.weights, models[i])
         for kind in ("features", "examples"):
             if kind in entry.views:
                 for layer in entry.layers:

@@ -161,7 +161,7 @@ def _run_task(fn: Callable[[WorkUnit], Any], unit: WorkUnit, weights: list) -> A
             model = load_model(unit.model, "random")
             load_into(model.net, state, source)
             model.weights = source
-            install_model(unit, model)
+            install_model(unit.model, unit.weights, model)
             _INSTALLED.add(key)
         return fn(unit)
     except VizcnnError as exc:
