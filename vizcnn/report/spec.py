@@ -4,15 +4,24 @@
 
     [render]                      # defaults for every model (all optional)
     steps = 48                    # feature-visualization optimizer steps
-    size = 28                     # render size in pixels
+    size = 28                     # render size in pixels (default: each model's input size)
     diversity = 3                 # extra diverse renders per channel
     examples = 8                  # dataset examples per channel
 
     [[models]]
-    name = "mnist-cnn"
+    name = "mnist-cnn"            # weights = "FILE" for other weights
     layers = ["conv1", { name = "conv2", channels = "0-7" }]
     channels = "all"              # default for layers given by name only
-    views = ["features", "connections"]
+    views = ["features", "examples", "filters", "connections"]   (see VIEWS)
+    images = ["mnist:7"]          # activation maps on these images
+
+    [[reports]]                   # extra pages (see REPORTS)
+    kind = "attribution-dictionary"
+    model = "mnist-cnn"
+    layer = "relu3"
+    image = "mnist:7"
+    target = "7"
+    vs = "1"
 
 :func:`load_spec` validates everything before any rendering: an unknown key,
 layer or view, or a channel out of range raises a
@@ -58,7 +67,7 @@ REPORTS = {
     "lesson": "the MNIST lesson: template matching vs the CNN, robustness to deformations, convolution and pooling demos",
 }
 _LAYER_KEYS = {"name", "channels", "title"}
-_RENDER_DEFAULTS = {"steps": 48, "size": 28, "diversity": 2, "seed": 0, "examples": 8, "data": "sample", "batch": 8}
+_RENDER_DEFAULTS = {"steps": 48, "size": 0, "diversity": 2, "seed": 0, "examples": 8, "data": "sample", "batch": 8}
 
 
 @dataclass(frozen=True)
@@ -66,7 +75,7 @@ class RenderSettings:
     """How channels are rendered; part of every cache key."""
 
     steps: int = 48
-    size: int = 28
+    size: int = 0  # 0: the model's input size
     diversity: int = 2
     seed: int = 0
     examples: int = 8
@@ -290,6 +299,8 @@ def parse_spec(text: str, source: str = "<string>", *, load=None) -> tuple[Galle
             if v not in VIEWS:
                 raise where.error(path + ("views", j), str(unknown_name("view", v, sorted(VIEWS))), needle=f'"{v}"')
         render = _render(where, m.get("render", {}), base, path + ("render",))
+        if not render.size:
+            render = replace(render, size=model.input.size)
         default_channels = m.get("channels", "all")
         layers_raw = m.get("layers")
         _typed(where, layers_raw, list, path + ("layers",), "a list of layer names or {name = ..., channels = ...} tables")
