@@ -82,17 +82,20 @@ _SMALL_WORK = 32 * 32 * 32
 @contextmanager
 def _backend(work: int, device: torch.device):
     """Settings that suit a render: one CPU thread for small (MNIST-sized) renders, where
-    threads cost more than they save; cuDNN autotuning on a GPU (the input size never changes)."""
-    threads, bench = torch.get_num_threads(), torch.backends.cudnn.benchmark
+    threads cost more than they save; on a GPU, cuDNN autotuning (the input size never
+    changes) and TF32 matrix products."""
+    threads = torch.get_num_threads()
+    bench, tf32 = torch.backends.cudnn.benchmark, torch.backends.cuda.matmul.allow_tf32
     try:
         if device.type == "cpu" and work <= _SMALL_WORK:
             torch.set_num_threads(1)
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True
+            torch.backends.cuda.matmul.allow_tf32 = True
         yield
     finally:
         torch.set_num_threads(threads)
-        torch.backends.cudnn.benchmark = bench
+        torch.backends.cudnn.benchmark, torch.backends.cuda.matmul.allow_tf32 = bench, tf32
 
 
 @contextmanager
@@ -172,14 +175,17 @@ def _optimize(
     stop = OUTPUT not in obj.layers + measure.layers
     shortcut = _shortcut(model, obj, measure)
     if shortcut is not None:  # values straight from the layer's input, with only the filters needed
-        obj = measure = Objective(lambda acts, _m: shortcut(acts[obj.layers[0]]), obj.layers, obj.description)
+        name = obj.layers[0]
+        obj = measure = Objective(lambda acts, _m: shortcut(acts[name]), [name], obj.description)
     plan = transforms.plan(steps, batch, size, gen, device) if transforms is not None else None
     optimizer = torch.optim.Adam(params, lr=lr)
 
     from tqdm.auto import tqdm
 
     bar = tqdm(total=steps, disable=not progress, desc=obj.description[:60], leave=False)
-    with _backend(batch * size * size, device), _frozen(model.net), capture(model.net, modules, stop=stop, inputs=shortcut is not None) as cap:
+    backend = _backend(batch * size * size, device)
+    hooks = capture(model.net, modules, stop=stop, inputs=shortcut is not None)
+    with backend, _frozen(model.net), hooks as cap:
         try:
             for step in range(steps):
                 optimizer.zero_grad(set_to_none=True)
@@ -189,9 +195,9 @@ def _optimize(
                 values = obj(_activations(model, modules, stop, (x - mean) / std, cap), model)
                 (-values.sum()).backward()
                 optimizer.step()
-                if progress:
+                if progress and (step % 8 == 0 or step == steps - 1):  # .item() waits for a GPU
                     bar.set_postfix(objective=f"{values.detach().mean().item():.3f}", refresh=False)
-                    bar.update()
+                bar.update()
         finally:
             bar.close()
         with torch.no_grad():
