@@ -102,7 +102,9 @@ def _visit(browser, url: str) -> dict:
     page.on("response", lambda r: seen["failed"].append(r.url) if r.status >= 400 else None)
     page.on("dialog", lambda d: (seen["dialogs"].append(d.message), d.dismiss()))
     page.goto(url, wait_until="load")
-    seen["images"] = page.eval_on_selector_all("img", "els => els.map(e => [e.getAttribute('src'), e.complete && e.naturalWidth])")
+    seen["images"] = page.eval_on_selector_all(
+        "img", "els => els.map(e => [e.getAttribute('src'), e.complete && e.naturalWidth])"
+    )
     seen["links"] = page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)")
     seen["text"] = page.inner_text("body")
     seen["title"] = page.title()

@@ -61,7 +61,11 @@ def test_unknown_key_and_unknown_view_list_what_is_allowed(tmp_path):
     assert "Valid keys: batch, data, diversity, examples, seed, size, steps." in msg
     msg = _error(_spec(tmp_path, 'titel = "x"\n[[models]]\nname = "mnist-cnn"\nlayers = ["conv1"]\n', "b.toml"))
     assert "b.toml, line 1: titel: unknown key 'titel'. Did you mean: 'title'?" in msg
-    msg = _error(_spec(tmp_path, '[[models]]\nname = "mnist-cnn"\nlayers = ["conv1"]\nviews = ["features", "dreams"]\n', "c.toml"))
+    msg = _error(
+        _spec(
+            tmp_path, '[[models]]\nname = "mnist-cnn"\nlayers = ["conv1"]\nviews = ["features", "dreams"]\n', "c.toml"
+        )
+    )
     assert "c.toml, line 4: models[0].views[1]: unknown view 'dreams'." in msg
     assert "Valid views: connections, examples, features, filters." in msg
 
@@ -80,7 +84,10 @@ def test_unknown_model_report_kind_and_bad_toml(tmp_path):
     assert "line 2: models[0].name: unknown model 'mnist-cnm'. Did you mean: 'mnist-cnn'" in msg
     bad = '[[models]]\nname = "mnist-cnn"\nlayers = ["conv1"]\n[[reports]]\nkind = "poster"\nmodel = "mnist-cnn"\n'
     msg = _error(_spec(tmp_path, bad, "r.toml"))
-    assert "r.toml, line 5: reports[0].kind: unknown report kind 'poster'. Valid report kinds: attribution-dictionary, lesson." in msg
+    assert (
+        "r.toml, line 5: reports[0].kind: unknown report kind 'poster'. Valid report kinds: attribution-dictionary, lesson."
+        in msg
+    )
     msg = _error(_spec(tmp_path, "title = \n", "broken.toml"))
     assert "broken.toml: not valid TOML" in msg and "line 1" in msg
 
@@ -93,7 +100,9 @@ def test_missing_weights_error_comes_from_the_spec(tmp_path, monkeypatch):
 
 def test_cli_reports_spec_errors_before_rendering(tmp_path):
     out = tmp_path / "site"
-    code, _, err = run_cli("gallery", str(_spec(tmp_path, '[[models]]\nname = "mnist-cnn"\nlayers = ["conv7"]\n')), "-o", str(out))
+    code, _, err = run_cli(
+        "gallery", str(_spec(tmp_path, '[[models]]\nname = "mnist-cnn"\nlayers = ["conv7"]\n')), "-o", str(out)
+    )
     assert code == 2 and "models[0].layers[0]" in err and "Traceback" not in err
     assert not out.exists()
     code, _, err = run_cli("gallery", str(tmp_path / "spec.toml"), "-o", str(out), "--executor", "slurm")
@@ -115,8 +124,17 @@ def test_page_count_is_index_model_layers_and_channels(tiny):
     site = report.out
     assert report.pages == 1 + 1 + 2 + (3 + 2)
     assert report.rendered == 5 and report.reused == 0 and report.units == 2 + 1  # batches of 2
-    assert sorted(p.name for p in (site / "models/mnist-cnn/conv1").glob("*.html")) == ["0.html", "1.html", "2.html", "index.html"]
-    assert sorted(p.name for p in (site / "models/mnist-cnn/conv2").glob("*.html")) == ["4.html", "7.html", "index.html"]
+    assert sorted(p.name for p in (site / "models/mnist-cnn/conv1").glob("*.html")) == [
+        "0.html",
+        "1.html",
+        "2.html",
+        "index.html",
+    ]
+    assert sorted(p.name for p in (site / "models/mnist-cnn/conv2").glob("*.html")) == [
+        "4.html",
+        "7.html",
+        "index.html",
+    ]
     assert (site / "style.css").is_file()
     assert not list(site.rglob("*.part*"))
 
@@ -178,7 +196,7 @@ def test_interrupted_build_resumes_from_the_cache(tmp_path):
 
     # a deleted page comes back with nothing rendered; a deleted cache entry is rendered again, alone
     (out / "models/mnist-cnn/conv1/1.html").unlink()
-    entry = sorted((out / ".cache" / "gallery-features").glob("*.json"))[0]
+    entry = min((out / ".cache" / "gallery-features").glob("*.json"))
     entry.unlink()
     again = build_gallery(spec, out, progress=False)
     assert (again.rendered, again.reused, again.units) == (1, 4, 1)
@@ -230,7 +248,9 @@ def test_process_pool_builds_the_same_pages(tmp_path):
 
 def test_cli_builds_and_prints_the_page_count(tmp_path, tiny):
     spec_path, report = tiny
-    code, out, err = run_cli("gallery", str(spec_path), "-o", str(tmp_path / "cli-site"), "--cache", str(report.out / ".cache"), "-q")
+    code, out, err = run_cli(
+        "gallery", str(spec_path), "-o", str(tmp_path / "cli-site"), "--cache", str(report.out / ".cache"), "-q"
+    )
     assert code == 0, err
     assert out.startswith("9 pages, ") and "0 channels rendered, 5 from the cache" in out
     assert f"open {tmp_path / 'cli-site' / 'index.html'}" in out

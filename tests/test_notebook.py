@@ -38,7 +38,9 @@ def test_tour_notebook_runs_without_errors(kernel):
     pictures = [o for o in shown if "image/png" in o.data or "text/html" in o.data]
     # every cell that ends in a result object displayed it as a picture or a page
     assert len(pictures) >= 10, [sorted(o.data) for o in shown]
-    assert any("templates" in o.get("text", "") and "CNN" in o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert any(
+        "templates" in o.get("text", "") and "CNN" in o.get("text", "") for o in outputs if o.output_type == "stream"
+    )
 
 
 def test_every_result_class_displays_in_jupyter():

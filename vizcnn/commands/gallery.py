@@ -22,8 +22,14 @@ def register(sub) -> None:
     p.add_argument("spec", metavar="SPEC", help="gallery spec (TOML), e.g. galleries/mnist.toml")
     p.add_argument("-o", "--output", metavar="DIR", default="site", help="output folder (default: site)")
     p.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes (default: 1, in-process)")
-    p.add_argument("--executor", default="local", metavar="NAME", help="where work units run: local or ray (default: local)")
-    p.add_argument("--address", metavar="ADDR", help="with --executor ray: the cluster to join (auto or HOST:PORT; default: a local Ray runtime with --jobs CPUs)")
+    p.add_argument(
+        "--executor", default="local", metavar="NAME", help="where work units run: local or ray (default: local)"
+    )
+    p.add_argument(
+        "--address",
+        metavar="ADDR",
+        help="with --executor ray: the cluster to join (auto or HOST:PORT; default: a local Ray runtime with --jobs CPUs)",
+    )
     p.add_argument("--cache", metavar="DIR", help="result cache (default: DIR/.cache inside the output folder)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)

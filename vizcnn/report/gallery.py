@@ -42,8 +42,15 @@ from .ray_executor import RayExecutor
 from .spec import GallerySpec, LayerSpec, ModelEntry, ReportSpec, load_spec
 
 __all__ = [
-    "BuildReport", "EXECUTORS", "Executor", "LocalExecutor", "WorkUnit",
-    "build_gallery", "connections", "get_executor", "run_unit",
+    "EXECUTORS",
+    "BuildReport",
+    "Executor",
+    "LocalExecutor",
+    "WorkUnit",
+    "build_gallery",
+    "connections",
+    "get_executor",
+    "run_unit",
 ]  # fmt: skip
 
 
@@ -159,7 +166,9 @@ def install_model(name: str, weights: str | None, model) -> None:
 
 
 def _entry_key(kind: str, unit_or_model, layer: str, channel: int, settings: dict[str, Any]) -> str:
-    name, whash = (unit_or_model.model, unit_or_model.weights_hash) if isinstance(unit_or_model, WorkUnit) else unit_or_model
+    name, whash = (
+        (unit_or_model.model, unit_or_model.weights_hash) if isinstance(unit_or_model, WorkUnit) else unit_or_model
+    )
     return cache_key(kind=kind, model=name, weights=whash, layer=layer, channel=channel, **settings)
 
 
@@ -174,7 +183,7 @@ def _compute_features(model, unit: WorkUnit, cache: ResultCache) -> None:
     from .. import optvis
 
     o = unit.options
-    common = dict(steps=o["steps"], size=o["size"], seed=o["seed"], progress=False)
+    common = {"steps": o["steps"], "size": o["size"], "seed": o["seed"], "progress": False}
     main = optvis.render_channels(model, unit.layer, list(unit.channels), **common)
     diverse = None
     if o["diversity"] > 0:
@@ -184,7 +193,9 @@ def _compute_features(model, unit: WorkUnit, cache: ResultCache) -> None:
         if diverse is not None:
             per = len(diverse.images) // len(unit.channels)
             entry["diverse"] = [_png(diverse.image(i * per + j)).hex() for j in range(per)]
-        cache.put("gallery-features", _entry_key("features", unit, unit.layer, ch, o), json.dumps(entry).encode(), ".json")
+        cache.put(
+            "gallery-features", _entry_key("features", unit, unit.layer, ch, o), json.dumps(entry).encode(), ".json"
+        )
 
 
 def _compute_examples(model, unit: WorkUnit, cache: ResultCache) -> None:
@@ -195,11 +206,16 @@ def _compute_examples(model, unit: WorkUnit, cache: ResultCache) -> None:
     for ch in unit.channels:
         ex = examples.top_examples(model, unit.layer, ch, o["data"], k=o["examples"], batch_size=256, progress=False)
         entry = {"grid": _png(ex.to_image()).hex(), "summary": ex.as_dict()}
-        cache.put("gallery-examples", _entry_key("examples", unit, unit.layer, ch, o), json.dumps(entry).encode(), ".json")
+        cache.put(
+            "gallery-examples", _entry_key("examples", unit, unit.layer, ch, o), json.dumps(entry).encode(), ".json"
+        )
 
 
 #: Worker-side computation per unit kind: ``fn(model, unit, cache)`` writes cache entries.
-_UNIT_KINDS: dict[str, Callable[[Any, WorkUnit, ResultCache], None]] = {"features": _compute_features, "examples": _compute_examples}
+_UNIT_KINDS: dict[str, Callable[[Any, WorkUnit, ResultCache], None]] = {
+    "features": _compute_features,
+    "examples": _compute_examples,
+}
 
 
 def run_unit(unit: WorkUnit) -> int:
@@ -221,7 +237,7 @@ class Link:
     sign: int
 
 
-_CHAINS: "weakref.WeakKeyDictionary[Any, list[str]]" = weakref.WeakKeyDictionary()
+_CHAINS: weakref.WeakKeyDictionary[Any, list[str]] = weakref.WeakKeyDictionary()
 
 
 def _conv_chain(model) -> list[str]:
@@ -410,7 +426,9 @@ def build_gallery(
                     units.extend(todo)
                     report.reused += cached
     report.units = len(units)
-    total_pages = 1 + len(spec.reports) + sum(1 + len(e.layers) + sum(len(l.channels) for l in e.layers) for e in spec.models)
+    total_pages = (
+        1 + len(spec.reports) + sum(1 + len(e.layers) + sum(len(l.channels) for l in e.layers) for e in spec.models)
+    )
 
     from tqdm.auto import tqdm
 
@@ -461,7 +479,9 @@ def _layer_extras(site: _Site, entry: ModelEntry, model, layer: LayerSpec, ldir:
             maps = activations.activations(model, layer.name, ref, channels=list(layer.channels), classes=0)
             if maps.output.dim() != 3:
                 break
-            base = maps.image.convert("RGB").resize((112, 112), Image.NEAREST if max(maps.image.size) <= 64 else Image.BILINEAR)
+            base = maps.image.convert("RGB").resize(
+                (112, 112), Image.NEAREST if max(maps.image.size) <= 64 else Image.BILINEAR
+            )
             for c in layer.channels:
                 img = overlay(base, maps.output[c], alpha=0.5)
                 rel = site.image(f"{ldir}/img/{c}-act{k}.png", _png(img))
@@ -534,8 +554,14 @@ def _write_site(site: _Site, spec: GallerySpec, models: dict[int, Any], cache: R
         site.tick()
         reports.append({"title": report.title, "href": rel, "kind": report.kind})
     site.page(
-        "index.html", "gallery_index.html", title=spec.title, site_title=spec.title, description=spec.description,
-        models=index_models, reports=reports, spec_name=Path(spec.source).name,
+        "index.html",
+        "gallery_index.html",
+        title=spec.title,
+        site_title=spec.title,
+        description=spec.description,
+        models=index_models,
+        reports=reports,
+        spec_name=Path(spec.source).name,
     )
 
 
@@ -548,19 +574,29 @@ def _load(kind: str, entry: ModelEntry, model, cache: ResultCache) -> dict[tuple
         for c in layer.channels:
             raw = _cached(cache, kind, entry, model, layer.name, c)
             if raw is None:
-                raise VizcnnError(f"the {kind} of {entry.name} {layer.name} channel {c} are missing from the cache; run the build again.")
+                raise VizcnnError(
+                    f"the {kind} of {entry.name} {layer.name} channel {c} are missing from the cache; run the build again."
+                )
             found[(layer.name, c)] = json.loads(raw)
     return found
 
 
-def _channel_page(site: _Site, spec, entry, model, layer, c, pos, features, examples, extras, layer_dirs, shown) -> None:
+def _channel_page(
+    site: _Site, spec, entry, model, layer, c, pos, features, examples, extras, layer_dirs, shown
+) -> None:
     ldir = layer_dirs[layer.name]
     ctx: dict[str, Any] = {"features": None, "examples": None, "incoming": [], "outgoing": [],
                            "filter": f"img/{extras['filter']}" if extras["filter"] else None, "maps": extras["maps"]}  # fmt: skip
     feat = features.get((layer.name, c))
     if feat:
-        diverse = [site.image(f"{ldir}/img/{c}-d{j}.png", bytes.fromhex(h)) for j, h in enumerate(feat.get("diverse", []))]
-        ctx["features"] = {"main": f"img/{c}.png", "value": feat["value"], "diverse": [f"img/{Path(d).name}" for d in diverse]}
+        diverse = [
+            site.image(f"{ldir}/img/{c}-d{j}.png", bytes.fromhex(h)) for j, h in enumerate(feat.get("diverse", []))
+        ]
+        ctx["features"] = {
+            "main": f"img/{c}.png",
+            "value": feat["value"],
+            "diverse": [f"img/{Path(d).name}" for d in diverse],
+        }
     ex = examples.get((layer.name, c))
     if ex:
         site.image(f"{ldir}/img/{c}-examples.png", bytes.fromhex(ex["grid"]))
@@ -574,7 +610,14 @@ def _channel_page(site: _Site, spec, entry, model, layer, c, pos, features, exam
                 href = f"../{slug(lk.layer)}/{lk.channel}.html"
                 if (lk.layer, lk.channel) in features:
                     img = f"../{slug(lk.layer)}/img/{lk.channel}.png"
-            return {"layer": lk.layer, "channel": lk.channel, "strength": lk.strength, "sign": lk.sign, "href": href, "img": img}
+            return {
+                "layer": lk.layer,
+                "channel": lk.channel,
+                "strength": lk.strength,
+                "sign": lk.sign,
+                "href": href,
+                "img": img,
+            }
 
         ctx["incoming"] = [link(lk) for lk in incoming]
         ctx["outgoing"] = [link(lk) for lk in outgoing]
@@ -593,8 +636,14 @@ def _report(report: ReportSpec, models: dict[int, Any], cache: ResultCache) -> t
     import hashlib
 
     model = models[report.model_index]
-    image_id = report.image if report.image.startswith("mnist:") else hashlib.sha256(Path(report.image).read_bytes()).hexdigest()
-    key = cache_key(model=model.name, weights=model.weights_hash, **{**asdict(report), "image": image_id, "model_index": 0})
+    image_id = (
+        report.image
+        if report.image.startswith("mnist:")
+        else hashlib.sha256(Path(report.image).read_bytes()).hexdigest()
+    )
+    key = cache_key(
+        model=model.name, weights=model.weights_hash, **{**asdict(report), "image": image_id, "model_index": 0}
+    )
     raw = cache.get("gallery-report", key, ".json")
     if raw is None:
         html, images = (_lesson if report.kind == "lesson" else _dictionary)(report, model)

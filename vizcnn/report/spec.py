@@ -44,7 +44,17 @@ except ModuleNotFoundError:  # Python 3.10
 
 from ..errors import VizcnnError, WeightsNotFoundError, unknown_name
 
-__all__ = ["GallerySpec", "LayerSpec", "ModelEntry", "REPORTS", "RenderSettings", "ReportSpec", "VIEWS", "load_spec", "parse_spec"]
+__all__ = [
+    "REPORTS",
+    "VIEWS",
+    "GallerySpec",
+    "LayerSpec",
+    "ModelEntry",
+    "RenderSettings",
+    "ReportSpec",
+    "load_spec",
+    "parse_spec",
+]
 
 #: Views a gallery can show, with what each adds to the pages.
 VIEWS = {
@@ -57,7 +67,19 @@ VIEWS = {
 _TOP_KEYS = {"title", "description", "render", "models", "reports"}
 _MODEL_KEYS = {"name", "weights", "title", "note", "layers", "channels", "views", "render", "images"}
 _REPORT_KEYS = {
-    "attribution-dictionary": {"kind", "title", "model", "weights", "layer", "image", "target", "vs", "top", "method", "fv_steps"},
+    "attribution-dictionary": {
+        "kind",
+        "title",
+        "model",
+        "weights",
+        "layer",
+        "image",
+        "target",
+        "vs",
+        "top",
+        "method",
+        "fv_steps",
+    },
     "lesson": {"kind", "title", "model", "weights", "image", "data", "train_data"},
 }
 _REPORT_REQUIRED = {"attribution-dictionary": ("model", "layer", "image", "target"), "lesson": ("model",)}
@@ -278,7 +300,7 @@ def parse_spec(text: str, source: str = "<string>", *, load=None) -> tuple[Galle
         _typed(where, m, dict, path, "a table")
         _check_keys(where, m, _MODEL_KEYS, path)
         if "name" not in m:
-            raise where.error(path, "every [[models]] table needs a name, e.g. name = \"mnist-cnn\".")
+            raise where.error(path, 'every [[models]] table needs a name, e.g. name = "mnist-cnn".')
         name = _typed(where, m["name"], str, path + ("name",), "a model name")
         weights = m.get("weights")
         if weights is not None:
@@ -303,7 +325,9 @@ def parse_spec(text: str, source: str = "<string>", *, load=None) -> tuple[Galle
             render = replace(render, size=model.input.size)
         default_channels = m.get("channels", "all")
         layers_raw = m.get("layers")
-        _typed(where, layers_raw, list, path + ("layers",), "a list of layer names or {name = ..., channels = ...} tables")
+        _typed(
+            where, layers_raw, list, path + ("layers",), "a list of layer names or {name = ..., channels = ...} tables"
+        )
         if not layers_raw:
             raise where.error(path + ("layers",), f"list at least one layer; run `vizcnn layers {name}` to see them.")
         layers = []
@@ -321,7 +345,7 @@ def parse_spec(text: str, source: str = "<string>", *, load=None) -> tuple[Galle
             count = channel_count(model, layer)
             chans = lay.get("channels", default_channels)
             cpath = lpath + ("channels",) if "channels" in lay else path + ("channels",)
-            channels = _channels(where, chans, count, cpath, needle=f"\"{lname}\"" if "channels" in lay else None)
+            channels = _channels(where, chans, count, cpath, needle=f'"{lname}"' if "channels" in lay else None)
             ltitle = lay.get("title")
             if ltitle is not None:
                 _typed(where, ltitle, str, lpath + ("title",), "a string")
@@ -358,7 +382,9 @@ def _image(where: _Where, ref: Any, path: tuple, source: str) -> str:
     return ref
 
 
-def _reports(where: _Where, raw: Any, entries: list[ModelEntry], loaded: dict[int, Any], source: str, load) -> list[ReportSpec]:
+def _reports(
+    where: _Where, raw: Any, entries: list[ModelEntry], loaded: dict[int, Any], source: str, load
+) -> list[ReportSpec]:
     _typed(where, raw, list, ("reports",), "a list of [[reports]] tables")
     out = []
     for i, r in enumerate(raw):
@@ -370,7 +396,9 @@ def _reports(where: _Where, raw: Any, entries: list[ModelEntry], loaded: dict[in
         _check_keys(where, r, _REPORT_KEYS[kind], path)
         for key in _REPORT_REQUIRED[kind]:
             if key not in r:
-                raise where.error(path, f"a {kind} report needs {key}; its keys: {', '.join(sorted(_REPORT_KEYS[kind]))}.")
+                raise where.error(
+                    path, f"a {kind} report needs {key}; its keys: {', '.join(sorted(_REPORT_KEYS[kind]))}."
+                )
         name = _typed(where, r["model"], str, path + ("model",), "a model name")
         weights = r.get("weights")
         if weights is not None and weights != "random" and not os.path.isabs(weights) and source != "<string>":
@@ -387,12 +415,19 @@ def _reports(where: _Where, raw: Any, entries: list[ModelEntry], loaded: dict[in
         image = _image(where, r.get("image", "mnist:0"), path + ("image",), source)
         if kind == "lesson":
             if model.input.shape != (1, 28, 28):
-                raise where.error(path + ("model",), f"the lesson needs an MNIST model (mnist-cnn, lenet); {name} takes {model.input.shape}.")
+                raise where.error(
+                    path + ("model",),
+                    f"the lesson needs an MNIST model (mnist-cnn, lenet); {name} takes {model.input.shape}.",
+                )
             data = {}
             for key in ("data", "train_data"):
                 if key in r:
                     value = _typed(where, r[key], str, path + (key,), "'sample' or an MNIST folder")
-                    data[key] = value if value == "sample" or os.path.isabs(value) or source == "<string>" else str(Path(source).parent / value)
+                    data[key] = (
+                        value
+                        if value == "sample" or os.path.isabs(value) or source == "<string>"
+                        else str(Path(source).parent / value)
+                    )
             out.append(ReportSpec(kind, title, index, image, **data))
             continue
         layer = _typed(where, r["layer"], str, path + ("layer",), "a layer name")
@@ -402,7 +437,9 @@ def _reports(where: _Where, raw: Any, entries: list[ModelEntry], loaded: dict[in
             vs = model.class_index(r["vs"]) if r.get("vs") is not None else None
         except VizcnnError as exc:
             raise where.error(path, str(exc)) from None
-        method = _typed(where, r.get("method", "LayerGradientXActivation"), str, path + ("method",), "an attribution method")
+        method = _typed(
+            where, r.get("method", "LayerGradientXActivation"), str, path + ("method",), "an attribution method"
+        )
         from ..attribution import resolve_method
 
         try:
