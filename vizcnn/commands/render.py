@@ -1,6 +1,6 @@
 """Feature visualization: optimize images that excite channels or classes.
 
-  vizcnn render mnist-cnn conv2:0-7
+  vizcnn render mnist-cnn conv3:0-15
   vizcnn render mnist-cnn fc2:3 --steps 128 -o three.png
   vizcnn render alexnet conv3:1,4,9 --diversity 3 --size 96
   vizcnn render alexnet fc8:"Labrador retriever"

@@ -64,7 +64,7 @@ class Objective:
     def __repr__(self) -> str:
         return f"Objective({self.description})"
 
-    def __add__(self, other: "Objective | float") -> "Objective":
+    def __add__(self, other: Objective | float) -> Objective:
         if isinstance(other, (int, float)):
             return Objective(lambda a, m: self(a, m) + other, self.layers, f"{self.description} + {other}")
         if not isinstance(other, Objective):
@@ -75,22 +75,22 @@ class Objective:
 
     __radd__ = __add__
 
-    def __mul__(self, k: float) -> "Objective":
+    def __mul__(self, k: float) -> Objective:
         if not isinstance(k, (int, float)):
             raise TypeError(f"an objective can be multiplied by a number only, not {type(k).__name__}")
         return Objective(lambda a, m: k * self(a, m), self.layers, f"{k:g} * {_wrap(self.description)}")
 
     __rmul__ = __mul__
 
-    def __truediv__(self, k: float) -> "Objective":
+    def __truediv__(self, k: float) -> Objective:
         if not isinstance(k, (int, float)):
             raise TypeError(f"an objective can be divided by a number only, not {type(k).__name__}")
         return self * (1.0 / k)
 
-    def __neg__(self) -> "Objective":
+    def __neg__(self) -> Objective:
         return Objective(lambda a, m: -self(a, m), self.layers, f"-{_wrap(self.description)}")
 
-    def __sub__(self, other: "Objective | float") -> "Objective":
+    def __sub__(self, other: Objective | float) -> Objective:
         if isinstance(other, (int, float)):
             return self + (-other)
         if not isinstance(other, Objective):
@@ -100,7 +100,7 @@ class Objective:
             f"{self.description} - {_wrap(other.description)}",
         )  # fmt: skip
 
-    def __rsub__(self, other: float) -> "Objective":
+    def __rsub__(self, other: float) -> Objective:
         return (-self) + other
 
 

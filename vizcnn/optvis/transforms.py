@@ -40,7 +40,7 @@ class Transforms:
     angles: tuple[float, ...] = tuple(range(-10, 11)) + (0,) * 5
     jitter2: int = 4
 
-    def plan(self, steps: int, batch: int, size: int, generator: torch.Generator, device: torch.device) -> "Plan":
+    def plan(self, steps: int, batch: int, size: int, generator: torch.Generator, device: torch.device) -> Plan:
         """Draw every step's random transform now, as a ``(steps, N, 2, 3)`` theta for ``affine_grid``.
 
         The chain places the ``size`` px image on a ``size + 2 * pad`` canvas
