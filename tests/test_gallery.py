@@ -264,3 +264,13 @@ def test_shipped_specs_validate(torch_home):
     # AlexNet's layers and classes check out (random weights from the test cache); only the photo is missing here
     msg = _error(root / "alexnet.toml")
     assert "alexnet.toml, line 36: reports[0].image: image" in msg and "dog_cat.jpg' does not exist" in msg
+
+
+def test_the_same_model_twice_gets_two_folders(tmp_path):
+    text = TINY.replace('views = ["features", "connections"]', 'views = ["connections"]')
+    text += '\n[[models]]\nname = "mnist-cnn"\nweights = "random"\nviews = ["connections"]\nlayers = ["conv1"]\n'
+    report = build_gallery(_spec(tmp_path, text), tmp_path / "site", progress=False)
+    assert report.pages == 1 + (1 + 2 + 5) + (1 + 1 + 16) and report.rendered == 0
+    index = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    assert 'href="models/mnist-cnn-1/index.html"' in index and 'href="models/mnist-cnn-2/index.html"' in index
+    assert "weights: random" in (tmp_path / "site/models/mnist-cnn-2/index.html").read_text(encoding="utf-8")

@@ -497,7 +497,8 @@ def _write_site(site: _Site, spec: GallerySpec, models: dict[int, Any], cache: R
     index_models = []
     for i, entry in enumerate(spec.models):
         model = models[i]
-        mdir = f"models/{slug(entry.name)}"
+        twice = sum(e.name == entry.name for e in spec.models) > 1
+        mdir = f"models/{slug(entry.name)}" + (f"-{i + 1}" if twice else "")  # the same model with other weights
         layer_dirs = {l.name: f"{mdir}/{slug(l.name)}" for l in entry.layers}
         shown = {l.name: set(l.channels) for l in entry.layers}
         features = _load("features", entry, model, cache)
