@@ -274,3 +274,11 @@ def test_the_same_model_twice_gets_two_folders(tmp_path):
     index = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
     assert 'href="models/mnist-cnn-1/index.html"' in index and 'href="models/mnist-cnn-2/index.html"' in index
     assert "weights: random" in (tmp_path / "site/models/mnist-cnn-2/index.html").read_text(encoding="utf-8")
+
+
+def test_readme_spec_example_validates(tmp_path):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    start = readme.index('```toml\ntitle = "My gallery"') + len("```toml\n")
+    spec, _models = load_spec(_spec(tmp_path, readme[start : readme.index("```", start)]))
+    assert [len(layer.channels) for layer in spec.models[0].layers] == [16, 8]
+    assert spec.models[0].render.size == 28 and [r.kind for r in spec.reports] == ["lesson"]
