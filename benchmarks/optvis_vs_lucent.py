@@ -87,8 +87,12 @@ def run_lucent(model, layer: str, channels: list[int], steps: int, size: int, se
     return torch.cat(images)
 
 
-def run_vizcnn(model, layer: str, channels: list[int], steps: int, size: int, seed: int) -> torch.Tensor:
-    res = optvis.render_channels(model, layer, channels, steps=steps, size=size, seed=seed, progress=False)
+def run_vizcnn(
+    model, layer: str, channels: list[int], steps: int, size: int, seed: int, precision: str = "float32"
+) -> torch.Tensor:
+    res = optvis.render_channels(
+        model, layer, channels, steps=steps, size=size, seed=seed, progress=False, precision=precision
+    )
     return res.images
 
 
@@ -100,13 +104,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--layers", default="conv1,conv2,conv3,conv4,conv5")
     p.add_argument("--lucent", choices=["per-channel", "batched"], default="per-channel")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--precision", choices=["float32", "bfloat16"], default="float32",
+        help="vizcnn's network precision (lucent always runs float32; bfloat16 is not an equal comparison)",
+    )  # fmt: skip
     args = p.parse_args(argv)
 
     model = vizcnn.load_model("alexnet", "random")
     channels = list(range(args.channels))
     print(
         f"AlexNet (random weights) on {model.device}, {torch.get_num_threads()} threads; {args.channels} channels "
-        f"per layer, {args.steps} steps, {args.size} px, fourier param, standard transforms; lucent {args.lucent}"
+        f"per layer, {args.steps} steps, {args.size} px, fourier param, standard transforms; lucent {args.lucent}; "
+        f"vizcnn {args.precision}"
     )
     # warm up both code paths (first calls allocate and load kernels)
     run_lucent(model, "conv1", channels[:1], 2, args.size, 0, args.lucent == "batched")
@@ -121,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         t0, c0 = time.perf_counter(), time.process_time()
         lucent_images = run_lucent(model, layer, channels, args.steps, args.size, args.seed, args.lucent == "batched")
         t1, c1 = time.perf_counter(), time.process_time()
-        ours = run_vizcnn(model, layer, channels, args.steps, args.size, args.seed)
+        ours = run_vizcnn(model, layer, channels, args.steps, args.size, args.seed, args.precision)
         t2, c2 = time.perf_counter(), time.process_time()
         lo = float(np.mean(final_objective(model, layer, channels, lucent_images)))
         vo = float(np.mean(final_objective(model, layer, channels, ours)))
@@ -143,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         "gain_ratio": round(
             sum(r["vizcnn_obj"] - r["grey_obj"] for r in rows) / sum(r["lucent_obj"] - r["grey_obj"] for r in rows), 3
         ),
-        "steps": args.steps, "size": args.size, "channels": args.channels, "lucent": args.lucent,
+        "steps": args.steps, "size": args.size, "channels": args.channels, "lucent": args.lucent, "precision": args.precision,
         "device": str(model.device), "threads": torch.get_num_threads(),
         "layers": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()} for r in rows],
     }  # fmt: skip

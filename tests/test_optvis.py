@@ -188,6 +188,16 @@ def test_channel_shortcut_renders_like_the_full_layer(mnist_cnn):
     assert fast.values == pytest.approx(full.values, rel=1e-4)
 
 
+def test_bfloat16_renders_nearly_the_same_values(mnist_cnn):
+    kw = {"steps": 24, "seed": 1, "progress": False}
+    full = optvis.render_channels(mnist_cnn, "conv3", [3, 10], **kw)
+    half = optvis.render_channels(mnist_cnn, "conv3", [3, 10], precision="bfloat16", **kw)
+    assert half.values == pytest.approx(full.values, rel=0.1)
+    assert not torch.equal(half.images, full.images)
+    with pytest.raises(ValueError, match="precision must be"):
+        optvis.render(mnist_cnn, optvis.channel("conv3", 0), steps=1, precision="half", progress=False)
+
+
 def test_same_seed_same_images_bitwise(mnist_cnn):
     a = optvis.render_channels(mnist_cnn, "conv2", [0, 5], steps=6, seed=3, progress=False)
     b = optvis.render_channels(mnist_cnn, "conv2", [0, 5], steps=6, seed=3, progress=False)

@@ -28,6 +28,10 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--diversity", type=int, default=0, metavar="D", help="D diverse images per channel")
     p.add_argument("--param", choices=["fourier", "pixel"], default="fourier", help="image parameterization")
+    p.add_argument(
+        "--precision", choices=["float32", "bfloat16"], default="float32",
+        help="bfloat16: network passes in bfloat16, faster on recent CPUs and GPUs (default float32)",
+    )  # fmt: skip
     p.add_argument("-o", "--output", metavar="FILE", help="output image (default vizcnn-out/MODEL-LAYER-CHANNELS.png)")
     p.add_argument("--json", action="store_true", help="print the values as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -76,7 +80,7 @@ def run(args) -> int:
         print(f"rendering {n} image(s) for {args.steps} steps; the bar shows the time left", file=sys.stderr)
     res = optvis.render_channels(
         model, layer.name, channels, diversity=args.diversity, steps=args.steps, size=args.size,
-        seed=args.seed, param=args.param, progress=not (args.quiet or args.json),
+        seed=args.seed, param=args.param, precision=args.precision, progress=not (args.quiet or args.json),
     )  # fmt: skip
     if is_output:
         res.labels = [str(model.categories[c]) for c in res.channels]
