@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -206,7 +207,7 @@ def test_interrupted_build_resumes_from_the_cache(tmp_path):
 def test_cached_render_matches_the_page_image(tiny):
     _spec_path, report = tiny
     entries = [json.loads(p.read_text()) for p in (report.out / ".cache" / "gallery-features").glob("*.json")]
-    images = {bytes.fromhex(e["main"]) for e in entries}
+    images = {base64.b64decode(e["main"]) for e in entries}
     assert (report.out / "models/mnist-cnn/conv2/img/7.png").read_bytes() in images
 
 

@@ -19,6 +19,7 @@ finish) and registers itself there.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -178,6 +179,15 @@ def _png(image) -> bytes:
     return buf.getvalue()
 
 
+def _b64(data: bytes) -> str:
+    """Image bytes as text for the JSON cache entries."""
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text)
+
+
 def _compute_features(model, unit: WorkUnit, cache: ResultCache) -> None:
     """Feature visualizations of the unit's channels: one main render and ``diversity`` diverse ones."""
     from .. import optvis
@@ -189,10 +199,10 @@ def _compute_features(model, unit: WorkUnit, cache: ResultCache) -> None:
     if o["diversity"] > 0:
         diverse = optvis.render_channels(model, unit.layer, list(unit.channels), diversity=o["diversity"], **common)
     for i, ch in enumerate(unit.channels):
-        entry = {"main": _png(main.image(i)).hex(), "value": float(main.values[i])}
+        entry = {"main": _b64(_png(main.image(i))), "value": float(main.values[i])}
         if diverse is not None:
             per = len(diverse.images) // len(unit.channels)
-            entry["diverse"] = [_png(diverse.image(i * per + j)).hex() for j in range(per)]
+            entry["diverse"] = [_b64(_png(diverse.image(i * per + j))) for j in range(per)]
         cache.put(
             "gallery-features", _entry_key("features", unit, unit.layer, ch, o), json.dumps(entry).encode(), ".json"
         )
@@ -205,7 +215,7 @@ def _compute_examples(model, unit: WorkUnit, cache: ResultCache) -> None:
     o = unit.options
     for ch in unit.channels:
         ex = examples.top_examples(model, unit.layer, ch, o["data"], k=o["examples"], batch_size=256, progress=False)
-        entry = {"grid": _png(ex.to_image()).hex(), "summary": ex.as_dict()}
+        entry = {"grid": _b64(_png(ex.to_image())), "summary": ex.as_dict()}
         cache.put(
             "gallery-examples", _entry_key("examples", unit, unit.layer, ch, o), json.dumps(entry).encode(), ".json"
         )
@@ -508,7 +518,7 @@ def _write_site(site: _Site, spec: GallerySpec, models: dict[int, Any], cache: R
             grid_href, extras = _layer_extras(site, entry, model, layer, ldir)
             for c in layer.channels:
                 if (layer.name, c) in features:
-                    site.image(f"{ldir}/img/{c}.png", bytes.fromhex(features[(layer.name, c)]["main"]))
+                    site.image(f"{ldir}/img/{c}.png", _unb64(features[(layer.name, c)]["main"]))
             for pos, c in enumerate(layer.channels):
                 _channel_page(site, spec, entry, model, layer, c, pos, features, examples, extras[c], layer_dirs, shown)
             cards = [
@@ -590,9 +600,7 @@ def _channel_page(
                            "filter": f"img/{extras['filter']}" if extras["filter"] else None, "maps": extras["maps"]}  # fmt: skip
     feat = features.get((layer.name, c))
     if feat:
-        diverse = [
-            site.image(f"{ldir}/img/{c}-d{j}.png", bytes.fromhex(h)) for j, h in enumerate(feat.get("diverse", []))
-        ]
+        diverse = [site.image(f"{ldir}/img/{c}-d{j}.png", _unb64(h)) for j, h in enumerate(feat.get("diverse", []))]
         ctx["features"] = {
             "main": f"img/{c}.png",
             "value": feat["value"],
@@ -600,7 +608,7 @@ def _channel_page(
         }
     ex = examples.get((layer.name, c))
     if ex:
-        site.image(f"{ldir}/img/{c}-examples.png", bytes.fromhex(ex["grid"]))
+        site.image(f"{ldir}/img/{c}-examples.png", _unb64(ex["grid"]))
         ctx["examples"] = {"src": f"img/{c}-examples.png", **ex["summary"]}
     if "connections" in entry.views:
         incoming, outgoing = connections(model, layer.name, c)
@@ -648,10 +656,10 @@ def _report(report: ReportSpec, models: dict[int, Any], cache: ResultCache) -> t
     raw = cache.get("gallery-report", key, ".json")
     if raw is None:
         html, images = (_lesson if report.kind == "lesson" else _dictionary)(report, model)
-        raw = json.dumps({"html": html, "images": {k: v.hex() for k, v in images.items()}}).encode()
+        raw = json.dumps({"html": html, "images": {k: _b64(v) for k, v in images.items()}}).encode()
         cache.put("gallery-report", key, raw, ".json")
     entry = json.loads(raw)
-    return entry["html"], {k: bytes.fromhex(v) for k, v in entry["images"].items()}
+    return entry["html"], {k: _unb64(v) for k, v in entry["images"].items()}
 
 
 def _dictionary(report: ReportSpec, model) -> tuple[str, dict[str, bytes]]:
