@@ -283,3 +283,15 @@ def test_readme_spec_example_validates(tmp_path):
     spec, _models = load_spec(_spec(tmp_path, readme[start : readme.index("```", start)]))
     assert [len(layer.channels) for layer in spec.models[0].layers] == [16, 8]
     assert spec.models[0].render.size == 28 and [r.kind for r in spec.reports] == ["lesson"]
+
+
+def test_pages_of_channels_taken_out_of_the_spec_are_removed(tmp_path):
+    text = TINY.replace('views = ["features", "connections"]', 'views = ["connections"]')
+    spec = _spec(tmp_path, text)
+    build_gallery(spec, tmp_path / "site", progress=False)
+    (tmp_path / "site" / "notes.txt").write_text("mine")
+    spec.write_text(text.replace('channels = "0-2"', 'channels = "0-1"').replace("[4, 7]", "[4]"))
+    report = build_gallery(spec, tmp_path / "site", progress=False)
+    left = sorted(str(p.relative_to(tmp_path / "site")) for p in (tmp_path / "site" / "models").rglob("*.html"))
+    assert left == sorted(str(p.relative_to(tmp_path / "site")) for p in report.page_paths if "models" in p.parts)
+    assert len(left) == 1 + 2 + 3 and (tmp_path / "site" / "notes.txt").read_text() == "mine"

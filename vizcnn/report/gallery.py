@@ -344,6 +344,7 @@ class _Site:
         self.out = out
         self.report = report
         self.tick = tick
+        self.written: set[Path] = set()
 
     def page(self, rel: str, template: str, **ctx) -> None:
         depth = rel.count("/")
@@ -358,7 +359,20 @@ class _Site:
         if not (path.is_file() and path.read_bytes() == data):
             write_bytes(path, data)
         self.report.images += 1
+        self.written.add(path.resolve())
         return rel
+
+    def prune(self) -> None:
+        """Delete pages and images under ``models/`` and ``reports/`` that this build did not write.
+
+        They are left over from an earlier version of the spec (a layer or
+        channel taken out); nothing else in the output folder is touched.
+        """
+        keep = self.written | {p.resolve() for p in self.report.page_paths}
+        for folder in ("models", "reports"):
+            for path in sorted((self.out / folder).rglob("*")):
+                if path.suffix in (".html", ".png") and path.is_file() and path.resolve() not in keep:
+                    path.unlink()
 
 
 def _settings(kind: str, entry: ModelEntry) -> dict[str, Any]:
@@ -452,6 +466,7 @@ def build_gallery(
                 on_unit(unit)
         site = _Site(out, report, lambda: bar.update(1))
         _write_site(site, spec, models, cache)
+        site.prune()
         css = resources.files("vizcnn.report") / "static" / "style.css"
         write_text(out / "style.css", css.read_text(encoding="utf-8"))
     finally:
