@@ -209,12 +209,12 @@ def _compute_features(model, unit: WorkUnit, cache: ResultCache) -> None:
 
 
 def _compute_examples(model, unit: WorkUnit, cache: ResultCache) -> None:
-    """The top dataset examples of each of the unit's channels, as a drawn grid and a summary."""
+    """The top dataset examples of each of the unit's channels (one pass over the data), as a grid and a summary."""
     from .. import examples
 
     o = unit.options
-    for ch in unit.channels:
-        ex = examples.top_examples(model, unit.layer, ch, o["data"], k=o["examples"], batch_size=256, progress=False)
+    found = examples.top_examples_for(model, unit.layer, unit.channels, o["data"], k=o["examples"], batch_size=256, progress=False)
+    for ch, ex in found.items():
         entry = {"grid": _b64(_png(ex.to_image())), "summary": ex.as_dict()}
         cache.put(
             "gallery-examples", _entry_key("examples", unit, unit.layer, ch, o), json.dumps(entry).encode(), ".json"
