@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from vizcnn.errors import VizcnnError
-from vizcnn.report.gallery import LocalExecutor, build_gallery, connections, get_executor
+from vizcnn.report.gallery import UNITS_PER_WORKER, LocalExecutor, build_gallery, connections, get_executor
 from vizcnn.report.spec import load_spec
 
 from .conftest import run_cli
@@ -245,6 +246,25 @@ def test_process_pool_builds_the_same_pages(tmp_path):
     assert all((tmp_path / "site/models/mnist-cnn/conv2/img" / f"{c}.png").is_file() for c in (4, 7))
     with pytest.raises(VizcnnError, match="at least 1"):
         LocalExecutor(0)
+
+
+def test_process_pool_uses_the_drivers_random_weights(tmp_path):
+    """Worker processes cannot redraw random weights: they get the driver's, so the build succeeds."""
+    text = TINY.replace('name = "mnist-cnn"', 'name = "mnist-cnn"\nweights = "random"').replace('channels = "0-2"', 'channels = "0-1"')
+    spec = _spec(tmp_path, text)
+    executor = LocalExecutor(2)
+    try:
+        report = build_gallery(spec, tmp_path / "site", executor=executor, progress=False)
+    finally:
+        executor.close()
+    assert report.rendered == 4 and report.pages == 1 + 1 + 2 + 4
+
+
+def test_auto_jobs_keeps_small_builds_in_process():
+    executor = LocalExecutor(None)
+    assert executor.auto and executor.jobs == (os.cpu_count() or 1)
+    ran = list(executor.map(lambda unit: os.getpid(), ["unit"] * (UNITS_PER_WORKER * executor.jobs - 1)))
+    assert executor._pool is None and {pid for _, pid in ran} == {os.getpid()}
 
 
 def test_cli_builds_and_prints_the_page_count(tmp_path, tiny):

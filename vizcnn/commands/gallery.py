@@ -21,7 +21,12 @@ def register(sub) -> None:
     p = add_parser(sub, "gallery", __doc__)
     p.add_argument("spec", metavar="SPEC", help="gallery spec (TOML), e.g. galleries/mnist.toml")
     p.add_argument("-o", "--output", metavar="DIR", default="site", help="output folder (default: site)")
-    p.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes (default: 1, in-process)")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="worker processes; 1 runs in-process (default: one per core when the build has enough work, else in-process)",
+    )
     p.add_argument(
         "--executor", default="local", metavar="NAME", help="where work units run: local or ray (default: local)"
     )

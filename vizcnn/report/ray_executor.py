@@ -20,6 +20,7 @@ time); otherwise one CPU.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -43,13 +44,14 @@ class RayExecutor:
 
     Args:
         jobs: CPUs of the local Ray runtime started when there is no
-            ``address`` (ignored on a cluster, whose resources decide).
+            ``address`` (``None``: all cores; ignored on a cluster, whose
+            resources decide).
         address: ``"auto"`` or ``"HOST:PORT"`` of a running cluster; ``None``
             starts a local runtime, shut down again by :meth:`close`.
     """
 
-    def __init__(self, jobs: int = 1, address: str | None = None) -> None:
-        if jobs < 1:
+    def __init__(self, jobs: int | None = 1, address: str | None = None) -> None:
+        if jobs is not None and jobs < 1:
             raise VizcnnError(f"--jobs must be at least 1, got {jobs}.")
         try:
             import ray  # noqa: F401
@@ -58,7 +60,7 @@ class RayExecutor:
                 "the ray executor needs Ray: pip install 'vizcnn[ray]' (or pip install ray), "
                 "or build with --executor local."
             ) from None
-        self.jobs = jobs
+        self.jobs = jobs or os.cpu_count() or 1
         self.address = address
         self._started = False
 
