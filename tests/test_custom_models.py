@@ -386,3 +386,45 @@ def test_torchscript_filters_read_the_weights(forms, exported, tmp_path):
     assert "32 filters of 3x3x3 (rgb" in out and (tmp_path / "ts.png").stat().st_size > 0
     scripted, python = (vizcnn.filters.plot(forms[f], "conv1") for f in ("torchscript", "import"))
     assert torch.equal(scripted.weights, python.weights) and scripted.reduce == python.reduce == "rgb"
+
+
+def _cifar_spec(folder: Path, model_table: str) -> Path:
+    spec = folder / "cifar.toml"
+    spec.write_text(
+        '[render]\nsteps = 3\nsize = 32\ndiversity = 0\n[[models]]\n' + model_table
+        + '\nviews = ["features", "filters"]\nlayers = [{ name = "conv2", channels = "0-1" }]\n',
+        encoding="utf-8",
+    )
+    return spec
+
+
+def test_gallery_spec_takes_the_input_description(exported, tmp_path):
+    """A gallery spec describes a model that carries no input spec, as the CLI flags do; files are relative to it."""
+    from vizcnn.report.gallery import build_gallery
+    from vizcnn.report.spec import load_spec
+
+    for f in ("cifar_net.pth", "cifar_net.pt2", "classes.txt"):
+        (tmp_path / f).write_bytes((exported / f).read_bytes())
+    table = (f'name = "{IMPORT}"\nweights = "cifar_net.pth"\ninput_size = "{SIZE}"\n'
+             'mean = [0.5, 0.5, 0.5]\nstd = "0.25,0.25,0.25"\nclasses = "classes.txt"')  # fmt: skip
+    spec, models = load_spec(_cifar_spec(tmp_path, table))
+    model = models[0]
+    classes = (exported / "classes.txt").read_text().split()
+    assert model.input.shape == (3, 32, 32) and model.input.mean == (0.5,) * 3 and model.input.std == (0.25,) * 3
+    assert list(model.categories) == classes
+    assert dict(spec.models[0].load_options)["input_size"] == (3, 32, 32)
+    report = build_gallery(spec, tmp_path / "site", models=models, progress=False)
+    assert report.rendered == 2
+    exported_spec, exported_models = load_spec(_cifar_spec(tmp_path, 'name = "cifar_net.pt2"'))
+    assert exported_models[0].input.shape == (3, 32, 32)  # the file is found beside the spec
+
+
+def test_gallery_spec_input_description_errors_name_the_key(tmp_path):
+    from vizcnn.report.spec import load_spec
+
+    for table, key in ((f'name = "{IMPORT}"\ninput_size = "big"', "input_size"),
+                       (f'name = "{IMPORT}"\ninput_size = "{SIZE}"\nmean = ["a"]', "mean"),
+                       (f'name = "{IMPORT}"\ninput_size = "{SIZE}"\nclasses = "missing.txt"', "classes")):  # fmt: skip
+        with pytest.raises(VizcnnError) as info:
+            load_spec(_cifar_spec(tmp_path, table))
+        assert str(tmp_path / "cifar.toml") in str(info.value) and f"models[0].{key}" in str(info.value)

@@ -74,10 +74,16 @@ class WorkUnit:
     channels: tuple[int, ...]
     settings: tuple[tuple[str, Any], ...]
     cache_root: str
+    #: Keyword arguments of :func:`vizcnn.load_model` beyond the weights (``input_size``, ``mean``, ...).
+    load_options: tuple[tuple[str, Any], ...] = ()
 
     @property
     def options(self) -> dict[str, Any]:
         return dict(self.settings)
+
+    @property
+    def model_key(self) -> tuple:
+        return (self.model, self.weights, self.load_options)
 
 
 class Executor(Protocol):
@@ -142,21 +148,21 @@ class LocalExecutor:
 UNITS_PER_WORKER = 8
 
 
-def _random_weights() -> dict[tuple[str, str], dict[str, Any]]:
+def _random_weights() -> dict[tuple, dict[str, Any]]:
     """State dicts of this process's models with ``random`` weights: a worker cannot redraw them."""
     return {key: model.net.state_dict() for key, model in _MODELS.items() if key[1] == "random"}
 
 
-def _init_worker(random_weights: dict[tuple[str, str], dict[str, Any]]) -> None:
+def _init_worker(random_weights: dict[tuple, dict[str, Any]]) -> None:
     import torch
 
     from ..models import load_model
 
     torch.set_num_threads(1)
-    for (name, weights), state in random_weights.items():
-        model = load_model(name, weights)
+    for (name, weights, load_options), state in random_weights.items():
+        model = load_model(name, weights, **dict(load_options))
         model.net.load_state_dict(state)
-        install_model(name, weights, model)
+        install_model(name, weights, model, load_options)
 
 
 #: Executor constructors by ``--executor`` name; each takes ``jobs`` (and its own keyword options).
@@ -170,25 +176,25 @@ def get_executor(name: str = "local", jobs: int | None = 1, **options: Any) -> E
     return EXECUTORS[name](jobs, **options)
 
 
-_MODELS: dict[tuple[str, str | None], Any] = {}
+#: Models of this process by (name, weights, load options).
+_MODELS: dict[tuple, Any] = {}
 
 
 def _worker_model(unit: WorkUnit):
     """The unit's model, loaded once per process and checked against the unit's weights hash."""
     from ..models import load_model
 
-    key = (unit.model, unit.weights)
-    if key not in _MODELS:
-        _MODELS[key] = load_model(unit.model, unit.weights)
-    model = _MODELS[key]
+    if unit.model_key not in _MODELS:
+        _MODELS[unit.model_key] = load_model(unit.model, unit.weights, **dict(unit.load_options))
+    model = _MODELS[unit.model_key]
     if model.weights_hash != unit.weights_hash:
         raise VizcnnError(f"the weights of {unit.model} changed during the build; run it again.")
     return model
 
 
-def install_model(name: str, weights: str | None, model) -> None:
-    """Use ``model`` for units of (``name``, ``weights``) in this process instead of loading it."""
-    _MODELS[(name, weights)] = model
+def install_model(name: str, weights: str | None, model, load_options: tuple = ()) -> None:
+    """Use ``model`` for units of (``name``, ``weights``, ``load_options``) in this process instead of loading it."""
+    _MODELS[(name, weights, load_options)] = model
 
 
 def _entry_key(kind: str, unit_or_model, layer: str, channel: int, settings: dict[str, Any]) -> str:
@@ -420,7 +426,7 @@ def _plan(kind: str, entry: ModelEntry, model, layer: LayerSpec, cache: ResultCa
     step = entry.render.batch
     units = [
         WorkUnit(kind, entry.name, entry.weights, model.weights_hash, layer.name, tuple(missing[i : i + step]),
-                 settings, str(cache.root))
+                 settings, str(cache.root), entry.load_options)
         for i in range(0, len(missing), step)
     ]  # fmt: skip
     return units, len(layer.channels) - len(missing)
@@ -467,7 +473,7 @@ def build_gallery(
     for i, entry in enumerate(spec.models):
         # units run in this process (and the weights Ray ships) use the build's models, not a reload,
         # so random weights, which differ at every load, build too
-        install_model(entry.name, entry.weights, models[i])
+        install_model(entry.name, entry.weights, models[i], entry.load_options)
         for kind in ("features", "examples"):
             if kind in entry.views:
                 for layer in entry.layers:

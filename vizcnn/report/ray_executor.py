@@ -90,9 +90,9 @@ class RayExecutor:
         ray = self._connect()
         from .gallery import _worker_model
 
-        refs: dict[tuple[str, str | None, str], Any] = {}
+        refs: dict[tuple, Any] = {}
         for unit in units:
-            key = (unit.model, unit.weights, unit.weights_hash)
+            key = (*unit.model_key, unit.weights_hash)
             if key not in refs:
                 model = _worker_model(unit)
                 state = {k: v.detach().cpu() for k, v in model.net.state_dict().items()}
@@ -102,7 +102,7 @@ class RayExecutor:
         )
         # The weights travel as a reference inside a list, so Ray does not fetch them
         # for every task; a worker fetches them once (see _run_task).
-        pending = {task.remote(fn, u, [refs[(u.model, u.weights, u.weights_hash)]]): u for u in units}
+        pending = {task.remote(fn, u, [refs[(*u.model_key, u.weights_hash)]]): u for u in units}
         try:
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)
@@ -141,8 +141,8 @@ def _result(ray, ref) -> Any:
     return result
 
 
-#: (model, weights, weights hash) of the models this worker process has installed.
-_INSTALLED: set[tuple[str, str | None, str]] = set()
+#: (model, weights, load options, weights hash) of the models this worker process has installed.
+_INSTALLED: set[tuple] = set()
 
 
 def _run_task(fn: Callable[[WorkUnit], Any], unit: WorkUnit, weights: list) -> Any:
@@ -153,17 +153,17 @@ def _run_task(fn: Callable[[WorkUnit], Any], unit: WorkUnit, weights: list) -> A
     from ..models.weights import load_into
     from .gallery import install_model
 
-    key = (unit.model, unit.weights, unit.weights_hash)
+    key = (*unit.model_key, unit.weights_hash)
     try:
         if key not in _INSTALLED:
             import ray
 
             torch.set_num_threads(1)
             state, source = ray.get(weights[0])
-            model = load_model(unit.model, "random")
+            model = load_model(unit.model, "random", **dict(unit.load_options))
             load_into(model.net, state, source)
             model.weights = source
-            install_model(unit.model, unit.weights, model)
+            install_model(unit.model, unit.weights, model, unit.load_options)
             _INSTALLED.add(key)
         return fn(unit)
     except VizcnnError as exc:

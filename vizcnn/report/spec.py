@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -65,7 +66,10 @@ VIEWS = {
 }
 
 _TOP_KEYS = {"title", "description", "render", "models", "reports"}
-_MODEL_KEYS = {"name", "weights", "title", "note", "layers", "channels", "views", "render", "images"}
+_MODEL_KEYS = {
+    "name", "weights", "title", "note", "layers", "channels", "views", "render", "images",
+    "input_size", "mean", "std", "classes",  # input description of a model that carries none (see `vizcnn layers --help`)
+}  # fmt: skip
 _REPORT_KEYS = {
     "attribution-dictionary": {
         "kind",
@@ -125,6 +129,8 @@ class ModelEntry:
     views: tuple[str, ...]
     render: RenderSettings
     images: tuple[str, ...] = ()
+    #: Keyword arguments for :func:`vizcnn.load_model` (``input_size``, ``mean``, ``std``, ``categories``).
+    load_options: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -302,13 +308,16 @@ def parse_spec(text: str, source: str = "<string>", *, load=None) -> tuple[Galle
         if "name" not in m:
             raise where.error(path, 'every [[models]] table needs a name, e.g. name = "mnist-cnn".')
         name = _typed(where, m["name"], str, path + ("name",), "a model name")
+        if Path(name).suffix in (".pt", ".pt2") and not os.path.isabs(name) and source != "<string>":
+            name = str(Path(source).parent / name)  # a model file, like a weights file, is relative to the spec
         weights = m.get("weights")
         if weights is not None:
             weights = _typed(where, weights, str, path + ("weights",), "a weights file or 'random'")
             if weights != "random" and not os.path.isabs(weights) and source != "<string>":
                 weights = str(Path(source).parent / weights)
+        load_options = _load_options(where, m, path, source)
         try:
-            model = load(name, weights)
+            model = load(name, weights, **dict(load_options))
         except WeightsNotFoundError as exc:
             hint = ' In a gallery spec, give a weights file as weights = "FILE" in this [[models]] table.'
             raise where.error(path + ("name",), str(exc) + hint) from None
@@ -359,6 +368,7 @@ def parse_spec(text: str, source: str = "<string>", *, load=None) -> tuple[Galle
                 layers=tuple(layers),
                 views=tuple(views),
                 render=render,
+                load_options=load_options,
                 images=tuple(_image(where, ref, path + ("images", j), source)
                              for j, ref in enumerate(_typed(where, m.get("images", []), list, path + ("images",),
                                                             "a list of images (files or mnist:K)"))),
@@ -366,6 +376,43 @@ def parse_spec(text: str, source: str = "<string>", *, load=None) -> tuple[Galle
         )  # fmt: skip
     reports = _reports(where, data.get("reports", []), entries, loaded, source, load)
     return GallerySpec(source, title, description, tuple(entries), tuple(reports)), loaded
+
+
+def _load_options(where: _Where, m: dict, path: tuple, source: str) -> tuple[tuple[str, Any], ...]:
+    """``input_size``, ``mean``, ``std`` and ``classes`` of a [[models]] table, as load_model keywords.
+
+    Each takes the CLI flag's text form (``"3x32x32"``, ``"0.5,0.5,0.5"``, a
+    classes file relative to the spec) or a TOML list.
+    """
+    from ..models.custom import parse_floats, parse_input_size, read_classes
+
+    def parsed(key: str, parse: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return parse(*args)
+        except VizcnnError as exc:
+            raise where.error(path + (key,), str(exc)) from None
+
+    def numbers(key: str, kind: type) -> tuple:
+        v = m[key]
+        if isinstance(v, str):
+            return tuple(parsed(key, parse_input_size, v) if key == "input_size" else parsed(key, parse_floats, v, key))
+        if not (isinstance(v, list) and v and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)):
+            raise where.error(path + (key,), f"expected a list of numbers or a string, got {v!r}.")
+        if key == "input_size":
+            return tuple(parsed(key, parse_input_size, "x".join(str(x) for x in v)))
+        return tuple(kind(x) for x in v)
+
+    options = [(key, numbers(key, int if key == "input_size" else float)) for key in ("input_size", "mean", "std") if key in m]
+    if "classes" in m:
+        v = m["classes"]
+        if isinstance(v, str):
+            file = v if os.path.isabs(v) or source == "<string>" else str(Path(source).parent / v)
+            options.append(("categories", tuple(parsed("classes", read_classes, file))))
+        elif isinstance(v, list) and v and all(isinstance(c, str) for c in v):
+            options.append(("categories", tuple(v)))
+        else:
+            raise where.error(path + ("classes",), f"expected a classes file or a list of names, got {v!r}.")
+    return tuple(options)
 
 
 def _image(where: _Where, ref: Any, path: tuple, source: str) -> str:
