@@ -22,7 +22,7 @@ import torch
 from PIL import Image, ImageDraw
 from torch import nn
 
-from .activations import input_view, layer_output
+from .activations import channel_count, input_view, layer_output
 from .data import Digits, iter_image_files, load_image, mnist
 from .errors import VizcnnError
 from .models import Layer, Model, layer_table
@@ -272,6 +272,10 @@ def top_examples_for(
     if not channels:
         raise VizcnnError("no channels given: name at least one channel to rank images by.")
     resolved = model.layer(layer)
+    count = channel_count(model, resolved)
+    bad = [c for c in channels if not 0 <= c < count]
+    if bad:  # before the scan starts, not after its first batch
+        raise VizcnnError(f"channel {bad[0]} is out of range: {resolved.name} has {count} channels (0-{count - 1}).")
     size, source, batches = _batches(model, data, batch_size)
     rf = None
     best = {c: _RunningTopK(k, model.input.shape) for c in channels}
@@ -284,12 +288,6 @@ def top_examples_for(
             if pixels is None:
                 continue
             acts = layer_output(model, resolved, model.input.normalize(pixels.to(model.device))).detach().float().cpu()
-            count = acts.shape[1]
-            bad = [c for c in channels if not 0 <= c < count]
-            if bad:
-                raise VizcnnError(
-                    f"channel {bad[0]} is out of range: {resolved.name} has {count} channels (0-{count - 1})."
-                )
             if rf is None and acts.dim() == 4:
                 rf = receptive_field(model, resolved)
             seen += len(idx)
