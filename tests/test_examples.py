@@ -60,7 +60,7 @@ def test_several_channels_in_one_pass(mnist_cnn, digits, conv3_all):
         results = top_examples_for(mnist_cnn, "conv3", [2, 60, 2], digits, k=4, batch_size=50, progress=False)
     finally:
         handle.remove()
-    assert sorted(calls) == [1, 50, 50, 50, 50]  # the layer-table pass, and each batch once for both channels
+    assert sorted(calls) == [1, 1, 50, 50, 50, 50]  # the channel check and the layer-table pass, then each batch once for both channels
     assert sorted(results) == [2, 60]
     for c, result in results.items():
         peak = conv3_all[:, c].flatten(1).max(dim=1).values
