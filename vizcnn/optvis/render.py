@@ -194,7 +194,7 @@ def _optimize(
                 optimizer.zero_grad(set_to_none=True)
                 x = image_f()
                 if plan is not None:
-                    x = plan.apply(x, step)
+                    x = plan.apply(x, step, fill=mean)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bfloat16"):
                     values = obj(_activations(model, modules, stop, (x - mean) / std, cap), model).float()
                 (-values.sum()).backward()
