@@ -38,7 +38,10 @@ from .objectives import OUTPUT, Objective, channels_per_image
 from .objectives import diversity as diversity_term
 from .transforms import Transforms, standard
 
-__all__ = ["RenderResult", "render", "render_channels"]
+__all__ = ["ENGINE_VERSION", "RenderResult", "render", "render_channels"]
+
+#: Part of every cache key: bump it when a change to the engine changes the pictures.
+ENGINE_VERSION = 2
 
 
 @dataclass
@@ -297,7 +300,7 @@ def render_channels(
     reps = max(1, int(diversity))
     # every setting that changes the pictures, defaults filled in so that equal calls share keys
     settings = dict(
-        steps=steps, size=size, seed=seed, diversity=diversity, param=kw.get("param", "fourier"),
+        engine=ENGINE_VERSION, steps=steps, size=size, seed=seed, diversity=diversity, param=kw.get("param", "fourier"),
         transforms=repr(kw.get("transforms", "standard")), lr=kw.get("lr", 0.05),
         precision=kw.get("precision", "float32"),
     )  # fmt: skip

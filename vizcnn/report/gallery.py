@@ -410,7 +410,9 @@ def _settings(kind: str, entry: ModelEntry) -> dict[str, Any]:
     """The render settings a unit kind depends on (and only those, so its cache key is stable)."""
     r = entry.render
     if kind == "features":
-        return {"steps": r.steps, "size": r.size, "diversity": r.diversity, "seed": r.seed}
+        from ..optvis.render import ENGINE_VERSION
+
+        return {"engine": ENGINE_VERSION, "steps": r.steps, "size": r.size, "diversity": r.diversity, "seed": r.seed}
     return {"data": r.data, "examples": r.examples}
 
 
