@@ -182,3 +182,12 @@ def test_version_and_help():
     assert code == 0 and vizcnn.__version__ in out
     proc = subprocess.run([sys.executable, "-m", "vizcnn", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "arithmetic" in proc.stdout and "layers" in proc.stdout
+
+
+def test_weights_files_that_are_not_state_dicts(tmp_path):
+    torch.save({"model": nn.Linear(2, 2)}, tmp_path / "pickled.pt")  # a pickled module: refused by weights_only
+    (tmp_path / "noise.pth").write_bytes(b"not a checkpoint")
+    code, _, err = run_cli("layers", "lenet", "--weights", str(tmp_path / "pickled.pt"))
+    assert code == 2 and "weights_only=True" in err and "state_dict()" in err and "Traceback" not in err
+    code, _, err = run_cli("layers", "lenet", "--weights", str(tmp_path / "noise.pth"))
+    assert code == 2 and "is not a weights file" in err

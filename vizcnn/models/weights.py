@@ -8,6 +8,8 @@ safetensors. Nothing is downloaded: a missing file is a
 from __future__ import annotations
 
 import os
+import pickle
+import zipfile
 from pathlib import Path
 
 import torch
@@ -35,10 +37,22 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             state = load_file(str(path))
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch and safetensors raise many kinds here
+    except pickle.UnpicklingError:
+        if not zipfile.is_zipfile(path):  # torch.save writes a zip archive
+            raise VizcnnError(
+                f"{str(path)!r} is not a weights file: torch.load cannot read it. Give a state dict saved with "
+                "torch.save(model.state_dict(), path) or a .safetensors file."
+            ) from None
         raise VizcnnError(
-            f"cannot read weights from {str(path)!r}: {exc}. Give a state dict saved with torch.save(model.state_dict(), ...) "
-            "or a .safetensors file."
+            f"{str(path)!r} holds Python objects besides tensors (a whole pickled model?), and vizcnn loads "
+            "weights with weights_only=True so that a file cannot run code. Save the weights alone with "
+            "torch.save(model.state_dict(), path), or as .safetensors."
+        ) from None
+    except Exception as exc:  # torch and safetensors raise many kinds here
+        reason = str(exc).splitlines()[0][:200]
+        raise VizcnnError(
+            f"cannot read weights from {str(path)!r} ({reason}). Give a state dict saved with "
+            "torch.save(model.state_dict(), path) or a .safetensors file."
         ) from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
