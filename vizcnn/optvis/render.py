@@ -29,9 +29,10 @@ from typing import Literal
 import torch
 from PIL import Image
 
+from ..activations import channel_count
 from ..cache import ResultCache, cache_key
 from ..errors import VizcnnError
-from ..hooks import capture, forward_to
+from ..hooks import capture
 from ..report.figure import PNGResult, image_grid, to_uint8
 from . import param as param_mod
 from .objectives import OUTPUT, Objective, channels_per_image
@@ -290,7 +291,7 @@ def render_channels(
         channels = [channels]
     channels = [int(c) for c in channels]
     resolved = model.layer(layer)
-    count = _channel_count(model, resolved)
+    count = channel_count(model, resolved)
     bad = [c for c in channels if not 0 <= c < count]
     if bad:
         raise VizcnnError(
@@ -337,10 +338,3 @@ def render_channels(
     return RenderResult(
         images, labels, values, [c for c in channels for _ in range(reps)], title=f"{model.name} {name}"
     )
-
-
-def _channel_count(model, layer) -> int:
-    """Number of output channels of ``layer``, from one forward pass of a blank input."""
-    x = torch.zeros((1, *model.input.shape), device=model.device)
-    with torch.no_grad():
-        return forward_to(model.net, {"layer": layer.module}, x)["layer"].shape[1]

@@ -43,6 +43,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
+from ..activations import channel_count
 from ..errors import VizcnnError, WeightsNotFoundError, unknown_name
 
 __all__ = [
@@ -265,20 +266,6 @@ def _channels(where: _Where, value: Any, count: int, path: tuple, needle: str | 
         raise where.error(path, str(exc), needle=needle) from None
 
 
-def channel_count(model, layer) -> int:
-    """Channels of a layer's output (``out_channels`` of a conv, else from a dummy forward pass)."""
-    from torch import nn
-
-    if isinstance(layer.module, nn.Conv2d):
-        return layer.module.out_channels
-    from ..models import forward_order
-
-    for path, _module, shape in forward_order(model.net, model.input.shape):
-        if path == layer.path:
-            return shape[0]
-    raise VizcnnError(f"layer {layer.name} does not run in {model.name}'s forward pass.")
-
-
 def parse_spec(text: str, source: str = "<string>", *, load=None) -> tuple[GallerySpec, dict[str, Any]]:
     """Validate spec ``text``; return the spec and the loaded models by entry index.
 
@@ -351,7 +338,7 @@ def parse_spec(text: str, source: str = "<string>", *, load=None) -> tuple[Galle
                 layer = model.layer(lname)
             except VizcnnError as exc:
                 raise where.error(lpath, str(exc), needle=f'"{lname}"') from None
-            count = channel_count(model, layer)
+            count = channel_count(model, layer)  # the one dummy pass, stopped after the layer
             chans = lay.get("channels", default_channels)
             cpath = lpath + ("channels",) if "channels" in lay else path + ("channels",)
             channels = _channels(where, chans, count, cpath, needle=f'"{lname}"' if "channels" in lay else None)
