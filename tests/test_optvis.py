@@ -283,3 +283,35 @@ def test_cli_render_writes_grid_and_json(tmp_path):
 def test_cli_bad_targets_exit_2(target, message, tmp_path):
     code, _, err = run_cli("render", "mnist-cnn", *target.split(), "--steps", "1", "-o", str(tmp_path / "x.png"))
     assert code == 2 and message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("k,s,p,size", [(11, 4, 2, 128), (11, 4, 2, 97), (7, 2, 3, 64), (3, 2, 1, 33), (5, 3, 0, 40)])
+def test_space_to_depth_conv_equals_the_strided_conv(k, s, p, size):
+    """The fast path gives the same outputs and input gradients, keeps hooks firing, and is undone afterwards."""
+    from vizcnn.optvis.fastconv import space_to_depth
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(3, 8, k, stride=s, padding=p)
+    x = torch.rand(2, 3, size, size, requires_grad=True)
+    y = conv(x)
+    g = torch.randn_like(y)
+    (gx,) = torch.autograd.grad(y, x, g)
+    fired = []
+    handle = conv.register_forward_hook(lambda *_: fired.append(True))
+    try:
+        with space_to_depth(conv) as patched:
+            y2 = conv(x)
+            (gx2,) = torch.autograd.grad(y2, x, g)
+    finally:
+        handle.remove()
+    assert patched == 1 and fired == [True] and "forward" not in conv.__dict__
+    torch.testing.assert_close(y2, y, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(gx2, gx, atol=1e-5, rtol=1e-5)
+
+
+def test_space_to_depth_leaves_other_layers_alone():
+    from vizcnn.optvis.fastconv import space_to_depth
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.Conv2d(2, 2, 2, stride=2), torch.nn.Conv2d(2, 2, 1, stride=2))
+    with space_to_depth(net) as patched:
+        assert patched == 0  # stride 1, kernel == stride, kernel < stride: nothing to gain
