@@ -27,6 +27,7 @@ from captum.attr import LayerDeepLift, LayerGradCam, LayerGradientXActivation, L
 from PIL import Image
 from torch import nn
 
+from .activations import input_view
 from .errors import VizcnnError, unknown_name
 from .models.layers import forward_order
 from .models.model import Model
@@ -110,10 +111,7 @@ def as_input(model: Model, image: Image.Image | torch.Tensor) -> tuple[torch.Ten
         raise VizcnnError(
             f"expected a PIL image or a tensor, got {type(image).__name__}; load files with vizcnn.data.load_image."
         )
-    pixels = model.input.denormalize(x)[0].clamp(0, 1).cpu()
-    arr = (pixels.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
-    view = Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr)
-    return x, view
+    return x, input_view(model, x)
 
 
 def _black(model: Model, x: torch.Tensor) -> torch.Tensor:
