@@ -14,7 +14,7 @@ values and every method's accuracy.
 
 from __future__ import annotations
 
-from ._common import add_parser, print_json
+from ._common import add_parser, default_output, print_json
 
 
 def register(sub) -> None:
@@ -32,7 +32,6 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from pathlib import Path
 
     from ..data import Digits, mnist
     from ..errors import VizcnnError, unknown_name
@@ -56,7 +55,7 @@ def run(args) -> int:
     for name in [m.strip() for m in args.models.split(",") if m.strip()]:
         methods[name] = load_model(name)
     result = robustness(digits, methods, deformations, progress=not (args.quiet or args.json))
-    out = result.save(args.output or Path("vizcnn-out") / "robustness.png")
+    out = result.save(args.output or default_output("robustness"))
     if args.examples:
         deformation_examples(digits.images[0], deformations).save(args.examples)
     if args.json:

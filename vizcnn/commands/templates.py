@@ -17,7 +17,7 @@ light on a dark background.
 
 from __future__ import annotations
 
-from ._common import add_parser, print_json
+from ._common import add_parser, default_output, print_json
 
 
 def register(sub) -> None:
@@ -32,7 +32,6 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from pathlib import Path
 
     from ..data import load_image, mnist
     from ..lesson.templates import TemplateClassifier
@@ -45,7 +44,7 @@ def run(args) -> int:
     scores = clf.explain(pixels, label)
     test = mnist(args.data)
     accuracy = clf.accuracy(test)
-    out = scores.save(args.output or Path("vizcnn-out") / "templates.png")
+    out = scores.save(args.output or default_output("templates"))
     if args.json:
         print_json({**scores.as_dict(), "image": args.image, "templates": clf.source, "accuracy": accuracy,
                     "n": len(test), "data": test.source, "output": str(out)})  # fmt: skip
