@@ -50,7 +50,7 @@ layers = {layers}
 
 def build(spec: Path, executor_name: str, jobs: int) -> dict:
     """One build into fresh folders; returns its wall time and counts."""
-    from vizcnn.report.gallery import build_gallery, get_executor
+    from vizcnn.gallery import build_gallery, get_executor
 
     executor = get_executor(executor_name, jobs)
     with tempfile.TemporaryDirectory() as out:

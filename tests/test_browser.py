@@ -70,7 +70,7 @@ def _chromium() -> str:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
-    from vizcnn.report.gallery import build_gallery
+    from vizcnn.gallery import build_gallery
 
     folder = tmp_path_factory.mktemp("browser")
     spec = folder / "spec.toml"

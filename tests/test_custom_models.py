@@ -400,8 +400,8 @@ def _cifar_spec(folder: Path, model_table: str) -> Path:
 
 def test_gallery_spec_takes_the_input_description(exported, tmp_path):
     """A gallery spec describes a model that carries no input spec, as the CLI flags do; files are relative to it."""
-    from vizcnn.report.gallery import build_gallery
-    from vizcnn.report.spec import load_spec
+    from vizcnn.gallery import build_gallery
+    from vizcnn.gallery.spec import load_spec
 
     for f in ("cifar_net.pth", "cifar_net.pt2", "classes.txt"):
         (tmp_path / f).write_bytes((exported / f).read_bytes())
@@ -420,7 +420,7 @@ def test_gallery_spec_takes_the_input_description(exported, tmp_path):
 
 
 def test_gallery_spec_input_description_errors_name_the_key(tmp_path):
-    from vizcnn.report.spec import load_spec
+    from vizcnn.gallery.spec import load_spec
 
     for table, key in ((f'name = "{IMPORT}"\ninput_size = "big"', "input_size"),
                        (f'name = "{IMPORT}"\ninput_size = "{SIZE}"\nmean = ["a"]', "mean"),

@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 
 from vizcnn.errors import VizcnnError
-from vizcnn.report.gallery import UNITS_PER_WORKER, LocalExecutor, build_gallery, connections, get_executor
-from vizcnn.report.spec import load_spec
+from vizcnn.circuits import connections
+from vizcnn.gallery import LocalExecutor, build_gallery, get_executor
+from vizcnn.gallery.executors import UNITS_PER_WORKER
+from vizcnn.gallery.spec import load_spec
 
 from .conftest import run_cli
 
@@ -222,7 +224,7 @@ def test_changed_settings_render_again(tmp_path, tiny):
 
 
 def test_a_failed_page_leaves_the_old_one(tiny):
-    from vizcnn.report.gallery import BuildReport, _Site
+    from vizcnn.gallery.site import BuildReport, _Site
 
     _spec_path, report = tiny
     page = report.out / "index.html"

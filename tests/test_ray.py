@@ -14,8 +14,8 @@ from .conftest import run_cli
 
 pytest.importorskip("ray", reason="the ray executor needs Ray (pip install 'vizcnn[ray]')")
 
-from vizcnn.report.gallery import LocalExecutor, WorkUnit, build_gallery, get_executor
-from vizcnn.report.ray_executor import RayExecutor, task_resources
+from vizcnn.gallery import LocalExecutor, WorkUnit, build_gallery, get_executor
+from vizcnn.gallery.ray_executor import RayExecutor, task_resources
 
 SPEC = """
 title = "ray test"
@@ -137,14 +137,14 @@ def test_workers_take_the_weights_from_the_object_store(ray_executor, tmp_path):
     from safetensors.torch import save_file
 
     import vizcnn
-    from vizcnn.report import gallery
+    from vizcnn.gallery import units as gallery
 
     model = vizcnn.load_model("mnist-cnn", "random", device="cpu")  # not the bundled weights
     path = tmp_path / "mine.safetensors"
     save_file({k: v.contiguous() for k, v in model.net.state_dict().items()}, str(path))
     settings = (("diversity", 0), ("seed", 0), ("size", 28), ("steps", 3))
     unit = WorkUnit("features", "mnist-cnn", str(path), model.weights_hash, "conv2", (3, 4), settings, str(tmp_path / "ray"))
-    gallery._worker_model(unit)  # the driver has loaded the file, as a build has ...
+    gallery.worker_model(unit)  # the driver has loaded the file, as a build has ...
     path.unlink()  # ... and the workers cannot read it
     assert list(ray_executor.map(gallery.run_unit, [unit])) == [(unit, 2)]
     gallery.run_unit(dataclasses.replace(unit, cache_root=str(tmp_path / "here")))  # in-process, same model
@@ -154,7 +154,7 @@ def test_workers_take_the_weights_from_the_object_store(ray_executor, tmp_path):
 
 
 def test_random_weights_known_only_to_the_driver(ray_executor, tmp_path):
-    from vizcnn.report.spec import parse_spec
+    from vizcnn.gallery.spec import parse_spec
 
     # random weights differ at every load: the workers must use the driver's
     spec, models = parse_spec(SPEC.replace('name = "mnist-cnn"', 'name = "mnist-cnn"\nweights = "random"'))

@@ -1,15 +1,16 @@
-"""Atomic file output: a file is either the old one or the complete new one."""
+"""File output: atomic writes (a file is either the old one or the complete new one) and safe file names."""
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
 
-__all__ = ["atomic_path", "atomic_write", "save_with", "write_bytes", "write_text"]
+__all__ = ["atomic_path", "atomic_write", "save_with", "slug", "write_bytes", "write_text"]
 
 
 @contextmanager
@@ -57,3 +58,7 @@ def save_with(path: str | os.PathLike, save: Callable[[Path], None]) -> Path:
         save(tmp)
     return Path(path)
 
+
+def slug(text: str) -> str:
+    """A file-name-safe form of a model or layer name."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "_"

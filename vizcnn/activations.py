@@ -24,7 +24,7 @@ from torch import nn
 from .errors import VizcnnError
 from .hooks import capture, forward_to
 from .models import Layer, Model
-from .report.figure import PNGResult, font, image_grid, overlay
+from .draw.figure import PNGResult, font, image_grid, overlay
 
 __all__ = ["ActivationMaps", "activations", "channel_count", "input_view", "layer_output"]
 

@@ -31,7 +31,7 @@ from .activations import input_view
 from .errors import VizcnnError, unknown_name
 from .models.layers import forward_order
 from .models.model import Model
-from .report.figure import PNGResult, figure_to_image, overlay
+from .draw.figure import PNGResult, figure_to_image, overlay
 
 __all__ = [
     "METHODS",

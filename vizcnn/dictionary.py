@@ -32,8 +32,8 @@ from .cache import ResultCache
 from .errors import VizcnnError
 from .hooks import forward_to
 from .models.model import Model
-from .report.figure import PNGResult, image_grid, overlay
-from .report.html import data_uri, render_template
+from .draw.figure import PNGResult, image_grid, overlay
+from .draw.html import data_uri, render_template
 
 __all__ = [
     "AttributionDictionary",

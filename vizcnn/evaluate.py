@@ -24,7 +24,7 @@ from PIL import Image
 from .data import Digits
 from .errors import VizcnnError
 from .models import Model
-from .report.figure import PNGResult, figure_to_image
+from .draw.figure import PNGResult, figure_to_image
 
 __all__ = ["Evaluation", "evaluate", "predict_digits"]
 
@@ -104,7 +104,7 @@ class Evaluation(PNGResult):
         return figure_to_image(fig)
 
     def _repr_html_(self) -> str:
-        from .report.html import data_uri, render_template
+        from .draw.html import data_uri, render_template
 
         return render_template("evaluation.html", result=self.as_dict(), image=data_uri(self.to_image()))
 

@@ -26,7 +26,7 @@ from .activations import channel_count, input_view, layer_output
 from .data import Digits, iter_image_files, load_image, mnist
 from .errors import VizcnnError
 from .models import Layer, Model, layer_table
-from .report.figure import PNGResult, image_grid
+from .draw.figure import PNGResult, image_grid
 
 __all__ = ["DatasetExamples", "receptive_field", "top_examples", "top_examples_for"]
 

@@ -23,7 +23,7 @@ from torch import nn
 from .errors import VizcnnError
 from .models import Model, forward_order
 from .models.layers import is_kind
-from .report.figure import PNGResult, image_grid, to_uint8
+from .draw.figure import PNGResult, image_grid, to_uint8
 
 __all__ = ["FilterGrid", "Reduce", "Scale", "Sort", "colorfulness", "conv_layers", "frequency", "plot"]
 

@@ -41,7 +41,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..report.gallery import build_gallery, get_executor
+    from ..gallery import build_gallery, get_executor
 
     if args.address and args.executor != "ray":
         from ..errors import VizcnnError

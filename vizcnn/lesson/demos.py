@@ -30,7 +30,7 @@ from PIL import Image, ImageDraw
 from .._io import atomic_path
 from ..arithmetic import output_size
 from ..errors import VizcnnError
-from ..report.figure import PNGResult, font
+from ..draw.figure import PNGResult, font
 
 __all__ = [
     "LECTURE_IMAGE", "LECTURE_KERNEL", "ConvDemo", "PaddingDemo", "PoolDemo", "PoolMode", "Step",

@@ -30,7 +30,7 @@ from ..data import Digits
 from ..errors import VizcnnError, unknown_name
 from ..evaluate import predict_digits
 from ..models import Model
-from ..report.figure import PNGResult, figure_to_image, image_grid, to_uint8
+from ..draw.figure import PNGResult, figure_to_image, image_grid, to_uint8
 from .templates import TemplateClassifier
 
 __all__ = ["DEFORMATIONS", "Deformation", "Robustness", "deform", "deformation_examples", "robustness"]

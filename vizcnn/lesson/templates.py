@@ -25,7 +25,7 @@ from PIL import Image, ImageDraw
 
 from ..data import Digits
 from ..errors import VizcnnError
-from ..report.figure import PNGResult, font, image_grid, to_uint8
+from ..draw.figure import PNGResult, font, image_grid, to_uint8
 
 __all__ = ["Method", "TemplateClassifier", "TemplateScores"]
 

@@ -33,7 +33,7 @@ from ..activations import channel_count
 from ..cache import ResultCache, cache_key
 from ..errors import VizcnnError
 from ..hooks import capture
-from ..report.figure import PNGResult, image_grid, to_uint8
+from ..draw.figure import PNGResult, image_grid, to_uint8
 from . import param as param_mod
 from .objectives import OUTPUT, Objective, channels_per_image
 from .objectives import diversity as diversity_term

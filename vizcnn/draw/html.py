@@ -16,7 +16,7 @@ from PIL import Image
 __all__ = ["render_template", "data_uri", "stylesheet"]
 
 _ENV = Environment(
-    loader=PackageLoader("vizcnn.report", "templates"),
+    loader=PackageLoader("vizcnn.draw", "templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),
     undefined=StrictUndefined,
     trim_blocks=True,
@@ -26,7 +26,7 @@ _ENV = Environment(
 
 def stylesheet() -> str:
     """The one CSS file every page uses (linked by galleries, inlined by single reports)."""
-    return (resources.files("vizcnn.report") / "static" / "style.css").read_text(encoding="utf-8")
+    return (resources.files("vizcnn.draw") / "static" / "style.css").read_text(encoding="utf-8")
 
 
 def render_template(name: str, **context) -> str:

@@ -1,4 +1,4 @@
-"""Drawing and publishing: figures that show themselves in Jupyter, HTML reports and galleries."""
+"""Drawing, the lowest floor: PNG figures that show themselves in Jupyter, and HTML templating."""
 
 from .figure import PNGResult, figure_to_image, image_grid, overlay, to_uint8
 

@@ -3,7 +3,7 @@
     vizcnn gallery galleries/mnist.toml -o site --executor ray --jobs 2   # local Ray runtime, 2 CPUs
     vizcnn gallery galleries/mnist.toml -o site --executor ray --address auto   # join a running cluster
 
-Each :class:`~vizcnn.report.gallery.WorkUnit` is one Ray task. A model's
+Each :class:`~vizcnn.gallery.units.WorkUnit` is one Ray task. A model's
 weights go into Ray's object store once per build (``ray.put`` of the CPU
 state dict); tasks carry only a reference, and each worker process loads
 them once, so the weights file need not exist on the other machines.
@@ -22,12 +22,10 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import VizcnnError
-
-if TYPE_CHECKING:
-    from .gallery import WorkUnit
+from .units import WorkUnit, install_model, worker_model
 
 __all__ = ["MAX_RETRIES", "RayExecutor", "task_resources"]
 
@@ -88,13 +86,11 @@ class RayExecutor:
         if not units:
             return
         ray = self._connect()
-        from .gallery import _worker_model
-
         refs: dict[tuple, Any] = {}
         for unit in units:
             key = (*unit.model_key, unit.weights_hash)
             if key not in refs:
-                model = _worker_model(unit)
+                model = worker_model(unit)
                 state = {k: v.detach().cpu() for k, v in model.net.state_dict().items()}
                 refs[key] = ray.put((state, model.weights))
         task = ray.remote(_run_task).options(
@@ -151,7 +147,6 @@ def _run_task(fn: Callable[[WorkUnit], Any], unit: WorkUnit, weights: list) -> A
 
     from ..models import load_model
     from ..models.weights import load_into
-    from .gallery import install_model
 
     key = (*unit.model_key, unit.weights_hash)
     try:
