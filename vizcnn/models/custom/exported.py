@@ -3,6 +3,8 @@ leaves rebuilt as real ``torch.nn`` modules sharing the file's tensors, so hooks
 
 from __future__ import annotations
 
+import io
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -11,6 +13,7 @@ from torch import nn
 
 from ...errors import VizcnnError
 from ..model import InputSpec
+from .archive import vet_exported
 
 __all__ = ["from_program", "load_exported"]
 
@@ -97,12 +100,27 @@ def _restore_modules(net: nn.Module) -> None:
 
 
 def load_exported(path: Path) -> torch.export.ExportedProgram:
+    """The program in ``path``, read once and inspected (:func:`~.archive.vet_exported`) before torch opens it."""
     if path.suffix != ".pt2":
         raise VizcnnError(f"{str(path)!r} holds an exported program (torch.export.save), whose files end in .pt2: rename it to .pt2.")
+    data = path.read_bytes()
+    vet_exported(path, data)
+    # A second guard: every torch.load inside torch.export.load runs with weights_only=True.
+    saved = os.environ.get(_FORCE)
+    os.environ[_FORCE] = "1"
     try:
-        return torch.export.load(str(path))
+        return torch.export.load(io.BytesIO(data))
     except Exception as exc:  # torch raises many kinds here
-        raise VizcnnError(f"cannot load the exported program {str(path)!r}: {str(exc).splitlines()[0]}.") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise VizcnnError(f"cannot load the exported program {str(path)!r}: {first}.") from None
+    finally:
+        if saved is None:
+            del os.environ[_FORCE]
+        else:
+            os.environ[_FORCE] = saved
+
+
+_FORCE = "TORCH_FORCE_WEIGHTS_ONLY_LOAD"
 
 
 def from_program(

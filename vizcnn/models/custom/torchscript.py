@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from ...errors import VizcnnError
+from .archive import vet_torchscript
 
 __all__ = ["SUGGEST", "load_torchscript", "refuse_hooks"]
 
@@ -34,9 +36,13 @@ def refuse_hooks(net: nn.Module) -> None:
 
 
 def load_torchscript(path: Path, device) -> nn.Module:
+    """The module in ``path``, read once and inspected (:func:`~.archive.vet_torchscript`) before torch opens it."""
+    data = path.read_bytes()
+    vet_torchscript(path, data)
     try:
-        net = torch.jit.load(str(path), map_location=device)
+        net = torch.jit.load(io.BytesIO(data), map_location=device)
     except Exception as exc:  # torch raises RuntimeError with long C++ messages
-        raise VizcnnError(f"cannot load the TorchScript file {str(path)!r}: {str(exc).splitlines()[0]}.") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise VizcnnError(f"cannot load the TorchScript file {str(path)!r}: {first}.") from None
     refuse_hooks(net)
     return net
