@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 import textwrap
+import threading
 
 from . import __version__
 from .errors import VizcnnError
@@ -39,12 +41,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(_signum, _frame) -> None:
+    """SIGTERM takes Ctrl-C's path: the same clean-up (workers stopped, no half-written file), no traceback."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if in_main else None
+    try:
+        return _run(args)
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def _run(args) -> int:
     try:
         return int(args.run(args) or 0)
     except VizcnnError as exc:

@@ -5,8 +5,13 @@
   vizcnn gallery galleries/mnist.toml -o site --executor ray --jobs 2
   vizcnn gallery galleries/mnist.toml -o site --executor ray --address auto
   vizcnn gallery my.toml -o out --cache ~/.cache/vizcnn-gallery
+  vizcnn gallery my.toml -o out --allow-code     a spec naming module.path:callable models
 
-The spec is checked before anything is rendered. Results are cached in
+The spec is checked before anything is rendered. A spec that names a
+module.path:callable model (Python code to import and run) is refused unless
+--allow-code is given. DIR must be new, empty, or a site vizcnn built (it keeps
+a list of what it wrote in DIR/.vizcnn-manifest.json and deletes only files
+from that list); --force builds into another folder. Results are cached in
 DIR/.cache (or --cache DIR) by model, weights, layer, channel and settings, so
 an interrupted build continues where it stopped and a rebuild renders only
 what changed. The site opens from disk: no server, no network.
@@ -36,6 +41,16 @@ def register(sub) -> None:
         help="with --executor ray: the cluster to join (auto or HOST:PORT; default: a local Ray runtime with --jobs CPUs)",
     )
     p.add_argument("--cache", metavar="DIR", help="result cache (default: DIR/.cache inside the output folder)")
+    p.add_argument(
+        "--allow-code",
+        action="store_true",
+        help="let the spec name module.path:callable models, which are imported and run (read the spec first)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="build into a folder that is not empty and not a vizcnn site (its other files are kept)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
@@ -49,7 +64,10 @@ def run(args) -> int:
         raise VizcnnError("--address is for --executor ray (a Ray cluster to join); drop it or add --executor ray.")
     executor = get_executor(args.executor, args.jobs, **({"address": args.address} if args.address else {}))
     try:
-        report = build_gallery(args.spec, args.output, cache=args.cache, executor=executor, progress=not args.quiet)
+        report = build_gallery(
+            args.spec, args.output, cache=args.cache, executor=executor, progress=not args.quiet,
+            allow_code=args.allow_code, force=args.force,
+        )  # fmt: skip
     finally:
         executor.close()
     print(report)

@@ -8,6 +8,8 @@ registers itself there.
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any, Protocol
@@ -37,6 +39,12 @@ class LocalExecutor:
     one or two units is faster in-process (a worker needs seconds to start
     Python and import torch). Worker processes use one torch thread each; the
     pool is started lazily and reused across ``map`` calls.
+
+    No worker outlives its build: an exception or interrupt (Ctrl-C, SIGTERM)
+    during ``map`` terminates the pool's processes, and each worker exits by
+    itself within :data:`PARENT_POLL_S` seconds of its parent's death (a
+    ``kill -9`` leaves no one to stop it), which also ends multiprocessing's
+    resource tracker and releases the caller's stdout and stderr.
     """
 
     def __init__(self, jobs: int | None = 1) -> None:
@@ -59,7 +67,7 @@ class LocalExecutor:
                 max_workers=self.jobs,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker,
-                initargs=(_random_weights(),),
+                initargs=(_random_weights(), os.getpid()),
             )
         pending = {self._pool.submit(fn, u): u for u in units}
         try:
@@ -67,9 +75,24 @@ class LocalExecutor:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
                     yield pending.pop(fut), fut.result()
+        except BaseException:  # an interrupt, or a unit's error: the other units' work is not wanted
+            self._terminate()
+            raise
         finally:
             for fut in pending:
                 fut.cancel()
+
+    def _terminate(self) -> None:
+        """Stop the pool's workers now, mid-unit (their results go to the cache atomically or not at all)."""
+        if self._pool is None:
+            return
+        processes = list((getattr(self._pool, "_processes", None) or {}).values())
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(timeout=5)
+        self._pool = None
 
     def close(self) -> None:
         if self._pool is not None:
@@ -86,7 +109,23 @@ def _random_weights() -> dict[tuple, dict[str, Any]]:
     return {key: model.net.state_dict() for key, model in _MODELS.items() if key[1] == "random"}
 
 
-def _init_worker(random_weights: dict[tuple, dict[str, Any]]) -> None:
+#: How often (seconds) a pool worker checks that the process that started it is alive.
+PARENT_POLL_S = 1.0
+
+
+def _watch_parent(parent: int) -> None:
+    """Exit this worker as soon as its parent is gone: it then belongs to init and its pipes lead nowhere."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="vizcnn-parent-watch", daemon=True).start()
+
+
+def _init_worker(random_weights: dict[tuple, dict[str, Any]], parent: int) -> None:
+    _watch_parent(parent)
     import torch
 
     from ..models import load_model

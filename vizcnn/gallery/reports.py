@@ -7,7 +7,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from .._io import slug
 from ..cache import ResultCache, cache_key
 from ..draw.html import render_template
 from .spec import ReportSpec
@@ -16,8 +15,10 @@ from .units import b64, png, unb64
 __all__ = ["report_page"]
 
 
-def report_page(report: ReportSpec, models: dict[int, Any], cache: ResultCache) -> tuple[str, dict[str, bytes]]:
-    """A report page's HTML and the images beside it, cached by everything that determines them."""
+def report_page(
+    report: ReportSpec, models: dict[int, Any], cache: ResultCache, stem: str
+) -> tuple[str, dict[str, bytes]]:
+    """A report page's HTML and the images beside it (named ``{stem}-*.png``), cached by everything that determines them."""
     import hashlib
 
     model = models[report.model_index]
@@ -27,18 +28,19 @@ def report_page(report: ReportSpec, models: dict[int, Any], cache: ResultCache) 
         else hashlib.sha256(Path(report.image).read_bytes()).hexdigest()
     )
     key = cache_key(
-        model=model.name, weights=model.weights_hash, **{**asdict(report), "image": image_id, "model_index": 0}
-    )
+        model=model.name, weights=model.weights_hash, stem=stem,
+        **{**asdict(report), "image": image_id, "model_index": 0},
+    )  # fmt: skip
     raw = cache.get("gallery-report", key, ".json")
     if raw is None:
-        html, images = (_lesson if report.kind == "lesson" else _dictionary)(report, model)
+        html, images = (_lesson if report.kind == "lesson" else _dictionary)(report, model, stem)
         raw = json.dumps({"html": html, "images": {k: b64(v) for k, v in images.items()}}).encode()
         cache.put("gallery-report", key, raw, ".json")
     entry = json.loads(raw)
     return entry["html"], {k: unb64(v) for k, v in entry["images"].items()}
 
 
-def _dictionary(report: ReportSpec, model) -> tuple[str, dict[str, bytes]]:
+def _dictionary(report: ReportSpec, model, stem: str) -> tuple[str, dict[str, bytes]]:
     """The attribution dictionary's own self-contained page."""
     from .. import dictionary
     from ..data import load_image
@@ -50,7 +52,7 @@ def _dictionary(report: ReportSpec, model) -> tuple[str, dict[str, bytes]]:
     return result.to_html(title=report.title), {}
 
 
-def _lesson(report: ReportSpec, model) -> tuple[str, dict[str, bytes]]:
+def _lesson(report: ReportSpec, model, stem: str) -> tuple[str, dict[str, bytes]]:
     """Template matching vs the CNN, robustness to deformations, and the conv/pool demos, as one page."""
     from ..data import load_image, mnist
     from ..evaluate import evaluate
@@ -71,7 +73,6 @@ def _lesson(report: ReportSpec, model) -> tuple[str, dict[str, bytes]]:
         "padding": padding_demo(),
         "pool": pool_demo(),
     }
-    stem = slug(report.title)
     images = {f"{stem}-{k}.png": png(v.to_image()) for k, v in figures.items()}
     html = render_template(
         "gallery_lesson.html", css_href="../style.css", root="../", title=report.title, model=model.name,

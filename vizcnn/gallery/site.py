@@ -12,6 +12,14 @@ so an interrupted build continues where it stopped. Then the pages and images
 are written, each atomically, from the cache. The site opens from ``file://``:
 relative links only, no JavaScript, no network.
 
+A build never deletes a file it did not write: ``DIR/.vizcnn-manifest.json``
+lists what the last build wrote, and a rebuild deletes only files of that list
+that it no longer writes (a layer or channel taken out of the spec). A folder
+that is not empty and has no manifest is not a vizcnn site, and a build there
+is refused unless ``force``. Every page and image has its own name: layers or
+models whose names reduce to the same file name get a ``-N`` suffix, and
+report images carry their report's number.
+
 Work units live in :mod:`.units`, executors in :mod:`.executors`, report
 pages in :mod:`.reports`; this module plans the units and writes the site.
 """
@@ -29,6 +37,7 @@ from typing import Any
 
 from PIL import Image
 
+from .. import __version__
 from .._io import slug, write_bytes, write_text
 from ..cache import ResultCache
 from ..circuits import Link, conv_chain, connections
@@ -39,7 +48,10 @@ from .reports import report_page
 from .spec import GallerySpec, LayerSpec, ModelEntry, load_spec
 from .units import WorkUnit, entry_key, install_model, png, run_unit, unb64
 
-__all__ = ["BuildReport", "build_gallery"]
+__all__ = ["MANIFEST", "BuildReport", "build_gallery"]
+
+#: The file in an output folder listing what vizcnn wrote there (relative paths); it marks the folder as a site.
+MANIFEST = ".vizcnn-manifest.json"
 
 
 @dataclass
@@ -77,35 +89,113 @@ class _Site:
         self.out = out
         self.report = report
         self.tick = tick
-        self.written: set[Path] = set()
+        self.written: set[str] = set()
 
-    def page(self, rel: str, template: str, **ctx) -> None:
-        depth = rel.count("/")
-        html = render_template(template, css_href=_css(depth), root="../" * depth, **ctx)
+    def html(self, rel: str, html: str) -> None:
+        """Write a page (counted, with a tick of the progress bar)."""
         path = write_text(self.out / rel, html)
+        self.written.add(rel)
         self.report.pages += 1
         self.report.page_paths.append(path)
         self.tick()
+
+    def page(self, rel: str, template: str, **ctx) -> None:
+        depth = rel.count("/")
+        self.html(rel, render_template(template, css_href=_css(depth), root="../" * depth, **ctx))
 
     def image(self, rel: str, data: bytes) -> str:
         path = self.out / rel
         if not (path.is_file() and path.read_bytes() == data):
             write_bytes(path, data)
         self.report.images += 1
-        self.written.add(path.resolve())
+        self.written.add(rel)
         return rel
 
-    def prune(self) -> None:
-        """Delete pages and images under ``models/`` and ``reports/`` that this build did not write.
+    def text(self, rel: str, text: str) -> None:
+        write_text(self.out / rel, text)
+        self.written.add(rel)
 
-        They are left over from an earlier version of the spec (a layer or
-        channel taken out); nothing else in the output folder is touched.
+    def finish(self, previous: set[str]) -> None:
+        """Record what this build wrote, then delete what only the previous build wrote.
+
+        Those files are left over from an earlier version of the spec (a layer
+        or channel taken out). The manifest lists both sets until the old files
+        are gone, so a build killed in between deletes them next time.
         """
-        keep = self.written | {p.resolve() for p in self.report.page_paths}
-        for folder in ("models", "reports"):
-            for path in sorted((self.out / folder).rglob("*")):
-                if path.suffix in (".html", ".png") and path.is_file() and path.resolve() not in keep:
-                    path.unlink()
+        stale = previous - self.written
+        if stale:
+            _write_manifest(self.out, self.written | stale)
+        root = self.out.resolve()
+        for rel in sorted(stale):
+            path = self.out / rel
+            if path.is_file() and not path.is_symlink() and path.resolve().is_relative_to(root):
+                path.unlink()
+                for parent in path.parents:  # the folders of a layer taken out of the spec
+                    if parent == self.out or any(parent.iterdir()):
+                        break
+                    parent.rmdir()
+        _write_manifest(self.out, self.written)
+
+
+def _write_manifest(out: Path, files: set[str]) -> None:
+    write_text(out / MANIFEST, json.dumps({"vizcnn": __version__, "files": sorted(files)}, indent=0) + "\n")
+
+
+def _read_manifest(out: Path) -> set[str] | None:
+    """The files the last build wrote into ``out`` (safe relative paths only); ``None`` if it is no site.
+
+    A damaged manifest still marks a site, but lists nothing, so nothing is deleted.
+    """
+    try:
+        data = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return set()
+    files = data.get("files") if isinstance(data, dict) else None
+    if not isinstance(files, list):
+        return set()
+    return {
+        f for f in files
+        if isinstance(f, str) and f and not Path(f).is_absolute() and ".." not in Path(f).parts and f != MANIFEST
+    }  # fmt: skip
+
+
+def _check_output(out: Path, force: bool) -> set[str]:
+    """Refuse an output path that is a file, or a folder of other files; return the previous build's files."""
+    for place in (out, *out.parents):
+        if place.exists():
+            if not place.is_dir():
+                raise VizcnnError(
+                    f"the output folder {str(out)!r} cannot be made: {str(place)!r} is a file. "
+                    "Give a folder with -o (a new one, or one vizcnn built before)."
+                )
+            break
+    previous = _read_manifest(out)
+    if previous is None and out.is_dir() and any(out.iterdir()) and not force:
+        raise VizcnnError(
+            f"the output folder {str(out)!r} is not empty and is not a vizcnn site (it has no {MANIFEST}). "
+            "A build writes index.html, style.css, models/ and reports/ there. Give a new or empty folder with -o, "
+            "or add --force (force=True) to build there anyway: files vizcnn did not write are never deleted, "
+            "but files with the names it writes are replaced. A site built by an older vizcnn needs --force once."
+        )
+    return previous or set()
+
+
+def _folders(names: list[str]) -> list[str]:
+    """A distinct file name per position: the name's slug, with ``-N`` (its position) where slugs collide."""
+    slugs = [slug(n) for n in names]
+    taken: set[str] = set()
+    out = []
+    for i, s in enumerate(slugs):
+        name = s
+        if slugs.count(s) > 1:
+            name = f"{s}-{i + 1}"
+        while name in taken or (name != s and name in slugs):
+            name = f"{name}-{i + 1}"
+        taken.add(name)
+        out.append(name)
+    return out
 
 
 def _settings(kind: str, entry: ModelEntry) -> dict[str, Any]:
@@ -145,6 +235,8 @@ def build_gallery(
     progress: bool = True,
     on_unit: Callable[[WorkUnit], None] | None = None,
     models: dict[int, Any] | None = None,
+    allow_code: bool = False,
+    force: bool = False,
 ) -> BuildReport:
     """Render the site described by ``spec`` into the folder ``out``.
 
@@ -158,16 +250,22 @@ def build_gallery(
         progress: show a progress bar with an ETA on stderr.
         on_unit: called after each finished unit (progress hooks; an exception
             raised here stops the build, and the next build resumes).
+        allow_code: let the spec name ``module.path:callable`` models, which
+            are imported and run (refused otherwise; see :func:`load_spec`).
+        force: build into a folder that is not empty and not a vizcnn site.
 
     Returns:
         a :class:`BuildReport` with page and render counts.
     """
     start = time.perf_counter()
+    out = Path(out)
+    previous = _check_output(out, force)
     if not isinstance(spec, GallerySpec):
-        spec, models = load_spec(spec)
+        spec, models = load_spec(spec, allow_code=allow_code)
     if models is None:
         raise VizcnnError("build_gallery needs the loaded models with a parsed spec; pass the spec file instead.")
-    out = Path(out)
+    if not (out / MANIFEST).exists():
+        _write_manifest(out, set())  # the folder is a site from now on, so an interrupted build resumes
     cache = cache if isinstance(cache, ResultCache) else ResultCache(cache if cache is not None else out / ".cache")
     report = BuildReport(out=out)
     own_executor = executor is None
@@ -201,9 +299,9 @@ def build_gallery(
                 on_unit(unit)
         site = _Site(out, report, lambda: bar.update(1))
         _write_site(site, spec, models, cache)
-        site.prune()
         css = resources.files("vizcnn.draw") / "static" / "style.css"
-        write_text(out / "style.css", css.read_text(encoding="utf-8"))
+        site.text("style.css", css.read_text(encoding="utf-8"))
+        site.finish(previous)
     finally:
         bar.close()
         if own_executor:
@@ -255,11 +353,12 @@ def _write_site(site: _Site, spec: GallerySpec, models: dict[int, Any], cache: R
     from ..models import layer_table
 
     index_models = []
+    model_folders = _folders([e.name for e in spec.models])  # the same model twice: other weights
     for i, entry in enumerate(spec.models):
         model = models[i]
-        twice = sum(e.name == entry.name for e in spec.models) > 1
-        mdir = f"models/{slug(entry.name)}" + (f"-{i + 1}" if twice else "")  # the same model with other weights
-        layer_dirs = {l.name: f"{mdir}/{slug(l.name)}" for l in entry.layers}
+        mdir = f"models/{model_folders[i]}"
+        folder = dict(zip([l.name for l in entry.layers], _folders([l.name for l in entry.layers])))
+        layer_dirs = {name: f"{mdir}/{f}" for name, f in folder.items()}
         shown = {l.name: set(l.channels) for l in entry.layers}
         features = _load("features", entry, model, cache)
         examples = _load("examples", entry, model, cache)
@@ -283,15 +382,15 @@ def _write_site(site: _Site, spec: GallerySpec, models: dict[int, Any], cache: R
             )  # fmt: skip
         rows = layer_table(model.net, model.input.shape, dict(model.aliases))
         table = [
-            {"row": r, "href": f"{slug(r.name)}/index.html" if r.name in layer_dirs else None}
+            {"row": r, "href": f"{folder[r.name]}/index.html" if r.name in folder else None}
             for r in rows
         ]  # fmt: skip
         site.page(
             f"{mdir}/index.html", "gallery_model.html", title=entry.title, site_title=spec.title, model=entry,
             weights=model.weights, table=table,
-            layers=[{"name": l.name, "title": l.title or l.name, "href": f"{slug(l.name)}/index.html",
+            layers=[{"name": l.name, "title": l.title or l.name, "href": f"{folder[l.name]}/index.html",
                      "channels": len(l.channels),
-                     "preview": [f"{slug(l.name)}/img/{c}.png" for c in l.channels[:8] if (l.name, c) in features]}
+                     "preview": [f"{folder[l.name]}/img/{c}.png" for c in l.channels[:8] if (l.name, c) in features]}
                     for l in entry.layers],
             pixelated=entry.render.size < 64,
         )  # fmt: skip
@@ -305,14 +404,12 @@ def _write_site(site: _Site, spec: GallerySpec, models: dict[int, Any], cache: R
         )  # fmt: skip
     reports = []
     for r, report in enumerate(spec.reports):
-        rel = f"reports/{r}-{slug(report.title)}.html"
-        html, images = report_page(report, models, cache)
+        stem = f"{r}-{slug(report.title)}"  # the number keeps reports with the same title apart
+        rel = f"reports/{stem}.html"
+        html, images = report_page(report, models, cache, stem)
         for name, data in images.items():
             site.image(f"reports/{name}", data)
-        path = write_text(site.out / rel, html)
-        site.report.pages += 1
-        site.report.page_paths.append(path)
-        site.tick()
+        site.html(rel, html)
         reports.append({"title": report.title, "href": rel, "kind": report.kind})
     site.page(
         "index.html",
@@ -346,6 +443,7 @@ def _channel_page(
     site: _Site, spec, entry, model, layer, c, pos, features, examples, extras, layer_dirs, shown
 ) -> None:
     ldir = layer_dirs[layer.name]
+    folder = {name: d.rsplit("/", 1)[1] for name, d in layer_dirs.items()}
     ctx: dict[str, Any] = {"features": None, "examples": None, "incoming": [], "outgoing": [],
                            "filter": f"img/{extras['filter']}" if extras["filter"] else None, "maps": extras["maps"]}  # fmt: skip
     feat = features.get((layer.name, c))
@@ -366,9 +464,9 @@ def _channel_page(
         def link(lk: Link) -> dict:
             href = img = None
             if lk.layer in layer_dirs and lk.channel in shown[lk.layer]:
-                href = f"../{slug(lk.layer)}/{lk.channel}.html"
+                href = f"../{folder[lk.layer]}/{lk.channel}.html"
                 if (lk.layer, lk.channel) in features:
-                    img = f"../{slug(lk.layer)}/img/{lk.channel}.png"
+                    img = f"../{folder[lk.layer]}/img/{lk.channel}.png"
             return {
                 "layer": lk.layer,
                 "channel": lk.channel,

@@ -266,12 +266,19 @@ def _channels(where: _Where, value: Any, count: int, path: tuple, needle: str | 
         raise where.error(path, str(exc), needle=needle) from None
 
 
-def parse_spec(text: str, source: str = "<string>", *, load=None) -> tuple[GallerySpec, dict[str, Any]]:
+def parse_spec(
+    text: str, source: str = "<string>", *, load=None, allow_code: bool = False
+) -> tuple[GallerySpec, dict[str, Any]]:
     """Validate spec ``text``; return the spec and the loaded models by entry index.
 
     ``load(name, weights)`` builds each model (default :func:`vizcnn.load_model`);
-    layers and channels are checked against the real network.
+    layers and channels are checked against the real network. A model given as
+    ``module.path:callable`` imports and runs Python code, so it is refused
+    unless ``allow_code`` (the CLI's ``--allow-code``): specs are shared like
+    documents, and no key of a spec can grant this.
     """
+    if not isinstance(allow_code, bool):
+        raise TypeError(f"allow_code must be True or False, got {type(allow_code).__name__}")
     if load is None:
         from ..models import load_model as load
     where = _Where(source, text)
@@ -303,6 +310,7 @@ def parse_spec(text: str, source: str = "<string>", *, load=None) -> tuple[Galle
             if weights != "random" and not os.path.isabs(weights) and source != "<string>":
                 weights = str(Path(source).parent / weights)
         load_options = _load_options(where, m, path, source)
+        _refuse_code(where, path + ("name",), name, allow_code)
         try:
             model = load(name, weights, **dict(load_options))
         except WeightsNotFoundError as exc:
@@ -361,8 +369,22 @@ def parse_spec(text: str, source: str = "<string>", *, load=None) -> tuple[Galle
                                                             "a list of images (files or mnist:K)"))),
             )
         )  # fmt: skip
-    reports = _reports(where, data.get("reports", []), entries, loaded, source, load)
+    reports = _reports(where, data.get("reports", []), entries, loaded, source, load, allow_code)
     return GallerySpec(source, title, description, tuple(entries), tuple(reports)), loaded
+
+
+def _refuse_code(where: _Where, path: tuple, name: str, allow_code: bool) -> None:
+    """Refuse a ``module.path:callable`` model (importing it runs code) unless the build allows code."""
+    from ..models.custom import is_import_path
+
+    if is_import_path(name) and not allow_code:
+        raise where.error(
+            path,
+            f"the model {name!r} is Python code (module.path:callable) that building this gallery would import "
+            "and run, and a spec runs no code unless you allow it: read the spec and that module, then build "
+            "with `vizcnn gallery SPEC --allow-code` (build_gallery(..., allow_code=True)).",
+            needle=f'"{name}"',
+        )
 
 
 def _load_options(where: _Where, m: dict, path: tuple, source: str) -> tuple[tuple[str, Any], ...]:
@@ -417,7 +439,7 @@ def _image(where: _Where, ref: Any, path: tuple, source: str) -> str:
 
 
 def _reports(
-    where: _Where, raw: Any, entries: list[ModelEntry], loaded: dict[int, Any], source: str, load
+    where: _Where, raw: Any, entries: list[ModelEntry], loaded: dict[int, Any], source: str, load, allow_code: bool
 ) -> list[ReportSpec]:
     _typed(where, raw, list, ("reports",), "a list of [[reports]] tables")
     out = []
@@ -440,6 +462,7 @@ def _reports(
         index = next((k for k, e in enumerate(entries) if e.name == name and e.weights == weights), None)
         if index is None:
             index = 1000 + i
+            _refuse_code(where, path + ("model",), name, allow_code)
             try:
                 loaded[index] = load(name, weights)
             except VizcnnError as exc:
@@ -491,7 +514,7 @@ def _reports(
     return out
 
 
-def load_spec(path: str | os.PathLike, *, load=None) -> tuple[GallerySpec, dict[str, Any]]:
+def load_spec(path: str | os.PathLike, *, load=None, allow_code: bool = False) -> tuple[GallerySpec, dict[str, Any]]:
     """Read and validate the spec file at ``path`` (see :func:`parse_spec`)."""
     path = Path(path)
     try:
@@ -500,4 +523,4 @@ def load_spec(path: str | os.PathLike, *, load=None) -> tuple[GallerySpec, dict[
         raise VizcnnError(f"gallery spec {str(path)!r} does not exist; the shipped specs are in galleries/.") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise VizcnnError(f"cannot read gallery spec {str(path)!r}: {exc}.") from None
-    return parse_spec(text, str(path), load=load)
+    return parse_spec(text, str(path), load=load, allow_code=allow_code)

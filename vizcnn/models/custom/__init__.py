@@ -57,6 +57,7 @@ __all__ = [
     "build_custom",
     "describe_input",
     "is_custom",
+    "is_import_path",
     "output_shape",
     "parse_floats",
     "parse_input_size",
@@ -76,6 +77,12 @@ def is_custom(name: str | nn.Module | torch.export.ExportedProgram) -> bool:
         return True
     name = str(name)
     return name.startswith("timm:") or _is_file_name(name) or bool(_IMPORT_PATH.match(name) and not name.startswith("torchvision:"))
+
+
+def is_import_path(name: str) -> bool:
+    """Whether ``name`` is a ``module.path:callable`` model, which :func:`build_custom` imports and calls."""
+    name = str(name)
+    return bool(_IMPORT_PATH.match(name)) and not name.startswith(("timm:", "torchvision:")) and not _is_file_name(name)
 
 
 def _is_file_name(name: str) -> bool:
@@ -157,7 +164,7 @@ def build_custom(
     elif name.startswith("timm:"):
         net, known, known_categories, source = from_timm(name, weights)
         net.to(device)
-    elif _IMPORT_PATH.match(name) and not _is_file_name(name):
+    elif is_import_path(name):
         net, source = from_import_path(name, weights)
         net.to(device)
     else:
