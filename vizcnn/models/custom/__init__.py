@@ -100,7 +100,8 @@ def _archive_kind(path: Path) -> str:
         )
     with zipfile.ZipFile(path) as archive:
         parts = {n.split("/", 1)[1] if "/" in n else n for n in archive.namelist()}
-    if "archive_format" in parts or any(p.startswith("models/") and p.endswith(".json") for p in parts):
+    exported = ("archive_format", "serialized_exported_program.json")  # torch 2.8+ and older layouts
+    if any(p in parts for p in exported) or any(p.startswith("models/") and p.endswith(".json") for p in parts):
         return "exported"
     if "constants.pkl" in parts and any(p.startswith("code/") for p in parts):
         return "torchscript"
