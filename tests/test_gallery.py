@@ -317,3 +317,108 @@ def test_pages_of_channels_taken_out_of_the_spec_are_removed(tmp_path):
     left = sorted(str(p.relative_to(tmp_path / "site")) for p in (tmp_path / "site" / "models").rglob("*.html"))
     assert left == sorted(str(p.relative_to(tmp_path / "site")) for p in report.page_paths if "models" in p.parts)
     assert len(left) == 1 + 2 + 3 and (tmp_path / "site" / "notes.txt").read_text() == "mine"
+
+
+# -- the user's files, unique names ----------------------------------------------------------
+
+
+def test_user_files_in_the_site_survive_a_rebuild(tmp_path):
+    """Only files vizcnn listed in its manifest are deleted: a channel taken out, never the user's own."""
+    text = TINY.replace('views = ["features", "connections"]', 'views = ["connections"]')
+    spec = _spec(tmp_path, text)
+    site = tmp_path / "site"
+    first = build_gallery(spec, site, progress=False)
+    mine = {
+        "models/mine.html": "<p>my notes</p>",
+        "models/mnist-cnn/conv1/sketch.png": "not really a png",
+        "reports/summary.html": "<p>my summary</p>",
+        "reports/old/figure.png": "figure",
+    }
+    for rel, content in mine.items():
+        (site / rel).parent.mkdir(parents=True, exist_ok=True)
+        (site / rel).write_text(content)
+    manifest = json.loads((site / ".vizcnn-manifest.json").read_text())["files"]
+    assert sorted(manifest) == sorted(
+        ["index.html", "style.css"] + [str(p.relative_to(site)) for p in first.page_paths if p.name != "index.html" or "models" in p.parts]
+    )
+    spec.write_text(text.replace('channels = "0-2"', 'channels = "0-1"'))
+    again = build_gallery(spec, site, progress=False)
+    assert not (site / "models/mnist-cnn/conv1/2.html").exists() and (site / "models/mnist-cnn/conv1/1.html").is_file()
+    assert {rel: (site / rel).read_text() for rel in mine} == mine
+    manifest = json.loads((site / ".vizcnn-manifest.json").read_text())["files"]
+    assert len(manifest) == again.pages + 1 and "models/mnist-cnn/conv1/2.html" not in manifest
+
+
+def test_a_folder_that_is_not_a_site_is_refused_unless_forced(tmp_path):
+    text = TINY.replace('views = ["features", "connections"]', 'views = ["connections"]')
+    spec = _spec(tmp_path, text)
+    out = tmp_path / "thesis"
+    out.mkdir()
+    (out / "index.html").write_text("my own start page")
+    code, _out, err = run_cli("gallery", str(spec), "-o", str(out), "-q")
+    assert code == 2 and "is not empty and is not a vizcnn site" in " ".join(err.split()) and "--force" in err
+    assert sorted(p.name for p in out.iterdir()) == ["index.html"] and (out / "index.html").read_text() == "my own start page"
+    (out / "chapter1.tex").write_text("text")
+    code, _out, err = run_cli("gallery", str(spec), "-o", str(out), "-q", "--force")
+    assert code == 0, err
+    assert (out / "chapter1.tex").read_text() == "text" and (out / ".vizcnn-manifest.json").is_file()
+    code, _out, err = run_cli("gallery", str(spec), "-o", str(out), "-q")  # a site now: no --force needed
+    assert code == 0, err and (out / "chapter1.tex").read_text() == "text"
+
+
+def test_an_output_path_that_is_a_file_is_refused(tmp_path):
+    spec = _spec(tmp_path, TINY)
+    (tmp_path / "site.html").write_text("mine")
+    for out in (tmp_path / "site.html", tmp_path / "site.html" / "sub"):
+        code, _out, err = run_cli("gallery", str(spec), "-o", str(out), "-q")
+        assert code == 2 and f"{str(tmp_path / 'site.html')!r} is a file" in " ".join(err.split())
+    assert (tmp_path / "site.html").read_text() == "mine"
+
+
+def test_layers_whose_names_share_a_file_name_get_their_own_folders(tmp_path, monkeypatch):
+    (tmp_path / "twins.py").write_text(
+        "import torch\nfrom torch import nn\n"
+        "def build():\n"
+        "    torch.manual_seed(0)\n"
+        "    net = nn.Sequential()\n"
+        "    net.add_module('x<1', nn.Conv2d(1, 2, 3, padding=1))\n"
+        "    net.add_module('x>1', nn.Conv2d(2, 2, 3, padding=1))\n"
+        "    return net\n",
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    text = (
+        '[render]\nsteps = 2\ndiversity = 0\nsize = 8\n\n[[models]]\nname = "twins:build"\ninput_size = "1x8x8"\n'
+        'views = ["features"]\nlayers = ["x<1", "x>1"]\n'
+    )
+    report = build_gallery(_spec(tmp_path, text), tmp_path / "site", progress=False, allow_code=True)
+    model = tmp_path / "site/models/twins_build"
+    assert sorted(p.name for p in model.iterdir()) == ["index.html", "x_1-1", "x_1-2"]
+    assert report.pages == 1 + 1 + 2 * (1 + 2) and report.images == 4
+    assert "x&lt;1" in (model / "x_1-1/index.html").read_text() and "x&gt;1" in (model / "x_1-2/index.html").read_text()
+    assert (model / "x_1-1/img/0.png").read_bytes() != (model / "x_1-2/img/0.png").read_bytes()
+    page = (model / "index.html").read_text()
+    assert 'href="x_1-1/index.html"' in page and 'href="x_1-2/index.html"' in page
+
+
+def test_reports_with_the_same_title_keep_their_own_images(tmp_path):
+    """Two lessons (mnist-cnn, lenet) with the default title: each page shows its own model's plots."""
+    from vizcnn.data import mnist
+    from vizcnn.data.idx import write_idx
+
+    digits = mnist("sample")
+    data = tmp_path / "mnist10"
+    data.mkdir()
+    write_idx(data / "t10k-images-idx3-ubyte.gz", digits.images[:10])
+    write_idx(data / "t10k-labels-idx1-ubyte.gz", digits.labels[:10].astype("uint8"))
+    text = '[[models]]\nname = "mnist-cnn"\nviews = ["connections"]\nlayers = [{ name = "conv1", channels = "0" }]\n'
+    for model in ("mnist-cnn", "lenet"):
+        text += f'\n[[reports]]\nkind = "lesson"\nmodel = "{model}"\ndata = "mnist10"\n'
+    build_gallery(_spec(tmp_path, text), tmp_path / "site", progress=False)
+    reports = tmp_path / "site/reports"
+    pages = [(reports / f"{r}-the_MNIST_lesson.html").read_text() for r in (0, 1)]
+    for r, page in enumerate(pages):
+        assert f'src="{r}-the_MNIST_lesson-robustness.png"' in page and f'src="{1 - r}-the_MNIST_lesson' not in page
+    assert "mnist-cnn" in pages[0] and "lenet" in pages[1]
+    plots = [(reports / f"{r}-the_MNIST_lesson-robustness.png").read_bytes() for r in (0, 1)]
+    assert plots[0] != plots[1]
