@@ -422,3 +422,100 @@ def test_reports_with_the_same_title_keep_their_own_images(tmp_path):
     assert "mnist-cnn" in pages[0] and "lenet" in pages[1]
     plots = [(reports / f"{r}-the_MNIST_lesson-robustness.png").read_bytes() for r in (0, 1)]
     assert plots[0] != plots[1]
+
+
+# -- no orphans ------------------------------------------------------------------------------
+
+BUSY = """
+[render]
+steps = 400
+diversity = 0
+batch = 1
+
+[[models]]
+name = "mnist-cnn"
+views = ["features"]
+layers = [{ name = "conv2", channels = "0-15" }]
+"""
+
+
+def _proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state, parent pid) of a live process from /proc; ``None`` when it is gone (or a zombie)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text.rpartition(")")[2].split()
+    return None if fields[0] in ("Z", "X") else (fields[0], int(fields[1]))
+
+
+def _descendants(pid: int) -> set[int]:
+    found, frontier = set(), {pid}
+    while frontier:
+        children = set()
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and (stat := _proc_stat(int(entry.name))) and stat[1] in frontier:
+                children.add(int(entry.name))
+        frontier = children - found
+        found |= children
+    return found
+
+
+def _start_busy_build(tmp_path: Path):
+    """A real ``vizcnn gallery --jobs 2`` build in a subprocess, returned once its pool workers run."""
+    import subprocess
+    import sys
+    import time
+
+    spec = _spec(tmp_path, BUSY)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vizcnn", "gallery", str(spec), "-o", str(tmp_path / "site"), "--jobs", "2", "-q"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        workers = [p for p in _descendants(proc.pid) if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        if len(workers) >= 2:
+            break
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("the build started no pool workers within 120 s")
+    time.sleep(3)  # the workers are importing torch or rendering: mid-build
+    return proc, _descendants(proc.pid)
+
+
+def _gone_within(pids: set[int], seconds: float) -> set[int]:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and any(_proc_stat(p) for p in pids):
+        time.sleep(0.2)
+    return {p for p in pids if _proc_stat(p)}
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
+def test_a_killed_build_leaves_no_process_behind(tmp_path, how):
+    """Pool workers and multiprocessing's resource tracker end soon after their build dies, and close its pipes."""
+    import signal
+    import subprocess
+
+    proc, children = _start_busy_build(tmp_path)
+    assert len(children) >= 3  # two workers and the resource tracker
+    proc.send_signal(getattr(signal, how))
+    try:
+        _out, err = proc.communicate(timeout=15)  # returns once every holder of the pipes has closed them
+    except subprocess.TimeoutExpired:
+        left = _gone_within(children, 0)
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)
+        proc.kill()
+        pytest.fail(f"stdout/stderr still open 15 s after {how}; processes left: {sorted(left)}")
+    assert _gone_within(children, 15) == set()
+    if how == "SIGTERM":  # Ctrl-C's path: the same message and status, no traceback
+        assert proc.returncode == 130 and "Traceback" not in err.decode()
+        assert err.decode().strip().endswith("vizcnn: interrupted; no output was left half-written.")
+    else:
+        assert proc.returncode == -signal.SIGKILL

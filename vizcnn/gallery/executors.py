@@ -8,8 +8,7 @@ registers itself there.
 from __future__ import annotations
 
 import os
-import threading
-import time
+import pickle
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any, Protocol
@@ -66,8 +65,10 @@ class LocalExecutor:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.jobs,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker,
-                initargs=(_random_weights(), os.getpid()),
+                # exec of a standard-library boot script: it unpickles and starts without importing
+                # vizcnn or torch (seconds), so a worker watches its parent from its first second
+                initializer=exec,
+                initargs=(_WORKER_BOOT, {"parent": os.getpid(), "poll": PARENT_POLL_S, "state": pickle.dumps(_random_weights())}),
             )
         pending = {self._pool.submit(fn, u): u for u in units}
         try:
@@ -113,19 +114,23 @@ def _random_weights() -> dict[tuple, dict[str, Any]]:
 PARENT_POLL_S = 1.0
 
 
-def _watch_parent(parent: int) -> None:
-    """Exit this worker as soon as its parent is gone: it then belongs to init and its pipes lead nowhere."""
+#: A pool worker's first code: a thread that ends the worker as soon as its parent is gone (it then
+#: belongs to init and its pipes lead nowhere), then the worker's set-up (:func:`_init_worker`).
+_WORKER_BOOT = """
+import os, pickle, threading, time
 
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(PARENT_POLL_S)
-        os._exit(1)
+def _watch():
+    while os.getppid() == parent:
+        time.sleep(poll)
+    os._exit(1)
 
-    threading.Thread(target=watch, name="vizcnn-parent-watch", daemon=True).start()
+threading.Thread(target=_watch, name="vizcnn-parent-watch", daemon=True).start()
+from vizcnn.gallery.executors import _init_worker
+_init_worker(pickle.loads(state))
+"""
 
 
-def _init_worker(random_weights: dict[tuple, dict[str, Any]], parent: int) -> None:
-    _watch_parent(parent)
+def _init_worker(random_weights: dict[tuple, dict[str, Any]]) -> None:
     import torch
 
     from ..models import load_model
