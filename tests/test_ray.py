@@ -82,6 +82,10 @@ class CrashFirstAttempt:
     def __init__(self, inner) -> None:
         self.inner = inner
 
+    @property
+    def retries(self) -> int:
+        return self.inner.retries
+
     def map(self, fn, units):
         def crash_once(unit):
             marker = Path(unit.cache_root) / "crashed"
@@ -111,7 +115,7 @@ def test_ray_build_is_identical_to_local_build(spec, local_site, ray_executor, t
 def test_killed_worker_is_retried_and_every_page_is_written(spec, local_site, ray_executor, tmp_path):
     report = build_gallery(spec, tmp_path, executor=CrashFirstAttempt(ray_executor), progress=False)
     assert (tmp_path / ".cache" / "crashed").is_file()  # a worker did die mid-build
-    assert report.rendered == 2 * CHANNELS
+    assert report.rendered == 2 * CHANNELS and report.retries == 1
     assert all(p.is_file() and p.read_text().rstrip().endswith("</html>") for p in report.page_paths)
     assert_same_site(tmp_path, local_site)
 
@@ -221,3 +225,100 @@ def test_get_executor_knows_ray():
     executor.close()  # never started: nothing to shut down
     with pytest.raises(VizcnnError, match="ray"):
         get_executor("rya", 1)
+
+
+# -- a cluster of several nodes on this machine (last: one driver per process, so the local runtime goes first) --
+
+
+@pytest.fixture(scope="module")
+def cluster(ray_executor):
+    """A head node that runs no tasks and two worker nodes of one CPU each, small object stores."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    ray_executor.close()
+    store = 80 * 2**20
+    nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "object_store_memory": store})
+    workers = [nodes.add_node(num_cpus=1, object_store_memory=store) for _ in range(2)]
+    nodes.wait_for_nodes()
+    yield nodes, workers
+    ray.shutdown()
+    nodes.shutdown()
+
+
+class StallOnNode:
+    """Wraps an executor: the first task to start on node ``victim`` writes ``marker`` and waits to be killed."""
+
+    def __init__(self, inner, victim: str, marker: Path) -> None:
+        self.inner, self.victim, self.marker = inner, victim, marker
+
+    @property
+    def retries(self) -> int:
+        return self.inner.retries
+
+    def map(self, fn, units):
+        victim, marker = self.victim, self.marker
+
+        def stall(unit):
+            import time
+
+            import ray
+
+            if ray.get_runtime_context().get_node_id() == victim and not marker.exists():
+                marker.touch()
+                time.sleep(300)  # the node is killed meanwhile
+            return fn(unit)
+
+        return self.inner.map(stall, units)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_a_node_lost_mid_build_is_retried_on_another(spec, local_site, cluster, tmp_path):
+    import threading
+    import time
+
+    import ray
+
+    nodes, workers = cluster
+    executor = RayExecutor(address=nodes.address)
+    executor._connect()
+    driver = ray.get_runtime_context().get_node_id()
+    victim = next(w for w in workers if w.node_id != driver)
+    marker = tmp_path / "stalled"
+
+    def kill_when_stalled():
+        deadline = time.monotonic() + 240
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        nodes.remove_node(victim, allow_graceful=False)
+
+    killer = threading.Thread(target=kill_when_stalled)
+    killer.start()
+    try:
+        report = build_gallery(
+            spec, tmp_path / "site", cache=tmp_path / "shared-cache", executor=StallOnNode(executor, victim.node_id, marker),
+            progress=False,
+        )  # fmt: skip
+    finally:
+        killer.join()
+        executor.close()
+    assert marker.exists() and victim not in nodes.worker_nodes
+    assert (report.rendered, report.units, report.retries) == (2 * CHANNELS, UNITS, 1)
+    assert "; 1 unit run again (a worker or node lost" in str(report)
+    assert_same_site(tmp_path / "site", local_site)
+
+
+def test_a_node_that_does_not_see_the_cache_is_named(spec, cluster, tmp_path, monkeypatch):
+    """The nodes started in another folder: a relative --cache is another folder for them than for the driver."""
+    nodes, _workers = cluster
+    monkeypatch.chdir(tmp_path)
+    code, _out, err = run_cli(
+        "gallery", str(spec), "-o", "site", "--executor", "ray", "--address", nodes.address, "--cache", "cache", "-q"
+    )
+    message = " ".join(err.split())
+    assert code == 2 and "Traceback" not in err
+    assert "the Ray node " in message and "cannot use the cache folder 'cache': it cannot read .vizcnn-cache-id" in message
+    assert "must see the --cache folder at the same path" in message
+    assert not (tmp_path / "site" / "index.html").exists()

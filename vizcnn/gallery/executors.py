@@ -21,7 +21,12 @@ __all__ = ["EXECUTORS", "Executor", "LocalExecutor", "get_executor"]
 
 
 class Executor(Protocol):
-    """Runs ``fn`` on every unit; yields ``(unit, result)`` in completion order."""
+    """Runs ``fn`` on every unit; yields ``(unit, result)`` in completion order.
+
+    ``retries`` counts the attempts it repeated (a lost worker or node) since it was made.
+    """
+
+    retries: int
 
     def map(self, fn: Callable[[WorkUnit], Any], units: Sequence[WorkUnit]) -> Iterator[tuple[WorkUnit, Any]]: ...
 
@@ -52,6 +57,7 @@ class LocalExecutor:
         self.auto = jobs is None
         self.jobs = jobs or os.cpu_count() or 1
         self._pool: ProcessPoolExecutor | None = None
+        self.retries = 0  # a failed unit fails the build: nothing is retried
 
     def map(self, fn: Callable[[WorkUnit], Any], units: Sequence[WorkUnit]) -> Iterator[tuple[WorkUnit, Any]]:
         few = len(units) < UNITS_PER_WORKER * self.jobs if self.auto else len(units) <= 1

@@ -59,7 +59,8 @@ class BuildReport:
     """What a build did: pages and images written, channel results computed now and reused from the cache.
 
     ``rendered`` and ``reused`` count one result per channel and view
-    (feature visualization, dataset examples); ``units`` is the work units run.
+    (feature visualization, dataset examples); ``units`` is the work units run;
+    ``retries`` the units run again because their worker or node was lost.
     """
 
     out: Path
@@ -69,12 +70,18 @@ class BuildReport:
     reused: int = 0
     seconds: float = 0.0
     units: int = 0
+    retries: int = 0
     page_paths: list[Path] = field(default_factory=list)
 
     def __str__(self) -> str:
+        retried = (
+            f"; {self.retries} unit{'s' if self.retries != 1 else ''} run again (a worker or node lost, or a transient error)"
+            if self.retries
+            else ""
+        )
         return (
             f"{self.pages} pages, {self.images} images in {self.out} ({self.seconds:.1f} s; "
-            f"{self.rendered} channels rendered, {self.reused} from the cache)"
+            f"{self.rendered} channels rendered, {self.reused} from the cache{retried})"
         )
 
 
@@ -291,12 +298,14 @@ def build_gallery(
 
     bar = tqdm(total=sum(len(u.channels) for u in units) + total_pages, unit="step", disable=not progress,
                desc="gallery", dynamic_ncols=True)  # fmt: skip
+    retried = getattr(executor, "retries", 0)
     try:
         for unit, n in executor.map(run_unit, units):
             report.rendered += n
             bar.update(n)
             if on_unit is not None:
                 on_unit(unit)
+        report.retries = getattr(executor, "retries", 0) - retried
         site = _Site(out, report, lambda: bar.update(1))
         _write_site(site, spec, models, cache)
         css = resources.files("vizcnn.draw") / "static" / "style.css"
