@@ -288,3 +288,12 @@ def test_allow_code_builds_the_spec(tmp_path, planted):
     assert planted.exists() and out.startswith(f"{1 + 1 + 1 + 2} pages")
     report = build_gallery(spec, tmp_path / "site2", progress=False, allow_code=True)
     assert report.pages == 5
+
+
+def test_the_shipped_code_spec_needs_allow_code(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(VizcnnError, match="examples.cifar_net:build' is Python code"):
+        load_spec(ROOT / "galleries" / "cifar_net.toml")
+    spec, models = load_spec(ROOT / "galleries" / "cifar_net.toml", allow_code=True)
+    assert [len(layer.channels) for layer in spec.models[0].layers] == [8, 8]
+    assert models[0].input.shape == (3, 32, 32)

@@ -40,7 +40,7 @@ from PIL import Image
 from .. import __version__
 from .._io import slug, write_bytes, write_text
 from ..cache import ResultCache
-from ..circuits import Link, conv_chain, connections
+from ..circuits import Link, connections, conv_chain
 from ..draw.html import render_template
 from ..errors import VizcnnError
 from .executors import Executor, LocalExecutor
