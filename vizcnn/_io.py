@@ -50,8 +50,11 @@ def check_output(path: str | os.PathLike, suffixes: Iterable[str] | None = None,
         parent = parent.parent
     if not parent.is_dir():
         raise VizcnnError(f"{option} {str(path)!r}: {str(parent)!r} is a file, so no {what} can be made under it.")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise VizcnnError(f"{option} {str(path)!r}: the folder {str(parent)!r} is read-only here; write somewhere else.")
+    try:  # the one sure test of writability (permissions, read-only mounts, /proc): make a file there
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as exc:
+        raise VizcnnError(f"{option} {str(path)!r}: cannot write into the folder {str(parent)!r} ({exc.strerror or exc}); write somewhere else.") from None
     return path
 
 

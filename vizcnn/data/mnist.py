@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import VizcnnError
+from ..errors import VizcnnError, expect
 from .idx import read_idx
 
 __all__ = ["Digits", "mnist", "sample", "SAMPLE_DIR"]
@@ -57,6 +57,8 @@ def mnist(root: str | os.PathLike | None = None, split: str = "test") -> Digits:
     be torchvision's ``root`` with ``MNIST/raw/`` inside. ``None`` or
     ``"sample"`` gives the bundled 500-digit sample.
     """
+    if root is not None:
+        expect(root, (str, os.PathLike), "root", "'sample' or an MNIST folder path")
     if split not in _PREFIXES:
         raise VizcnnError(f"unknown MNIST split {split!r}; use 'test' or 'train'.")
     if root is None or str(root) == "sample":

@@ -372,7 +372,12 @@ class PoolDemo(_SlidingWindow):
 
 
 def _as_image(image, what: str = "image") -> torch.Tensor:
-    t = image if isinstance(image, torch.Tensor) else torch.tensor(image, dtype=torch.float64)
+    if isinstance(image, str):
+        raise TypeError(f"the {what} is a matrix (nested lists or a tensor); parse text such as '1,2;3,4' with parse_matrix.")
+    try:
+        t = image if isinstance(image, torch.Tensor) else torch.tensor(image, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        raise VizcnnError(f"the {what} must be a matrix of numbers with rows of equal length, e.g. [[1, 2], [3, 4]].") from None
     t = t.to(torch.float64)
     if t.ndim == 2:
         t = t[None]
@@ -453,6 +458,7 @@ def pool_demo(
     Raises:
         VizcnnError: an unknown mode, padding over half the window, a window larger than the padded input.
     """
+    expect_int(size, "size", 1)
     if mode not in get_args(PoolMode):
         raise VizcnnError(f"unknown pooling mode {mode!r}; use one of {', '.join(get_args(PoolMode))}.")
     x = _as_image(image)
@@ -586,6 +592,8 @@ def padding_demo(size: int = 5, kernel: int = 3, paddings: Sequence[int] = (0, 1
     Raises:
         VizcnnError: a combination where the kernel does not fit the padded input.
     """
+    if not paddings or not strides:
+        raise VizcnnError("give at least one padding and one stride to show.")
     if len(paddings) * len(strides) > MAX_PANELS:
         raise VizcnnError(f"{len(paddings)} paddings x {len(strides)} strides make too many panels; the demo shows at most {MAX_PANELS}.")
     rows = [(p, s, output_size(size, kernel, s, p)) for p in paddings for s in strides]

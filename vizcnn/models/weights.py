@@ -86,11 +86,9 @@ def _what_is(path: Path) -> str:
     size = path.stat().st_size
     kind = next((name for sig, name in _SIGNATURES.items() if head.startswith(sig)), None)
     if kind is None:
-        try:
-            head.decode("utf-8")
-            kind = "a text file"
-        except UnicodeDecodeError:
-            kind = f"binary data of an unknown kind (starting {head[:8].hex(' ')})"
+        text = head.decode("utf-8", errors="replace")
+        printable = all(ch.isprintable() or ch in "\t\r\n" for ch in text[:-1])  # the last may be a cut character
+        kind = "a text file" if printable else f"binary data of an unknown kind (starting {head[:8].hex(' ')})"
     return f"{kind} of {size} bytes"
 
 
