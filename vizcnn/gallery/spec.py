@@ -496,6 +496,8 @@ def _reports(
             vs = model.class_index(r["vs"]) if r.get("vs") is not None else None
         except VizcnnError as exc:
             raise where.error(path, str(exc)) from None
+        if vs == target:
+            raise where.error(path + ("vs",), f"target and vs are the same class ({model.categories[target]!r}); pick two different classes.")
         method = _typed(
             where, r.get("method", "LayerGradientXActivation"), str, path + ("method",), "an attribution method"
         )
