@@ -11,8 +11,10 @@ example:
 - with status 2 nothing was written; with status 0 no partial (``.part``)
   file is left; the input files are never changed.
 
-The default run is small (``VIZCNN_FUZZ_EXAMPLES``, default 25 per test, well
-under a minute); set it to e.g. 2000 for a long run.
+The default run is small (25 examples per test, derandomized, well under a
+minute). The long run is marked ``slow`` and left out by default:
+``pytest -m slow tests/test_fuzz.py`` (500 examples per test, random), or
+``VIZCNN_FUZZ_EXAMPLES=N`` for N examples in either run.
 """
 
 from __future__ import annotations
@@ -202,6 +204,27 @@ def spec_texts(c: Path) -> st.SearchStrategy[str]:
 @given(data=st.data())
 @FUZZ
 def test_gallery_spec_fields(corpus, data, tmp_path_factory):
+    spec = tmp_path_factory.mktemp("spec") / "fuzz.toml"
+    spec.write_text(data.draw(spec_texts(corpus)))
+    check(["gallery", str(spec), "-o", "site", "--jobs", "1", "-q"], corpus)
+
+
+# -- the long run (left out by default: pytest -m slow) -----------------------------
+
+LONG = settings(FUZZ, max_examples=int(os.environ.get("VIZCNN_FUZZ_EXAMPLES", "500")), derandomize=False)
+
+
+@pytest.mark.slow
+@given(data=st.data())
+@LONG
+def test_cli_arguments_long(corpus, data):
+    check(data.draw(commands(corpus)), corpus)
+
+
+@pytest.mark.slow
+@given(data=st.data())
+@LONG
+def test_gallery_spec_fields_long(corpus, data, tmp_path_factory):
     spec = tmp_path_factory.mktemp("spec") / "fuzz.toml"
     spec.write_text(data.draw(spec_texts(corpus)))
     check(["gallery", str(spec), "-o", "site", "--jobs", "1", "-q"], corpus)
