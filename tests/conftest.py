@@ -66,6 +66,21 @@ def mnist_cnn():
     return vizcnn.load_model("mnist-cnn", device="cpu")
 
 
+def require(module: str, reason: str):
+    """Import an optional dependency; skip without it locally, but FAIL under CI (``$CI`` set), which installs every extra.
+
+    A broken extras install must not hide the tests that need it.
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}: {exc}; CI installs every extra, so this must import", pytrace=False)
+        pytest.skip(f"{reason}: {exc}")
+
+
 def run_cli(*argv: str) -> tuple[int, str, str]:
     """Run ``vizcnn`` in-process; return (exit code, stdout, stderr)."""
     import contextlib

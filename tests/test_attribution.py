@@ -230,3 +230,83 @@ def test_html_escapes_class_and_file_names(tmp_path):
     page = result.to_html()
     assert "<script>" not in page
     assert "&lt;script&gt;c&lt;/script&gt;" in page and "&lt;script&gt;alert(1).png" in page
+
+
+# -- against captum called directly --------------------------------------------
+# The same model, layer and input given to captum's own classes, with the
+# objective written here as a plain function and the black baseline computed
+# from MNIST's published normalization (mean 0.1307, std 0.3081).
+
+BLACK = (0.0 - 0.1307) / 0.3081
+
+
+def _captum_direct(net, layer, x, method: str, target: int, vs: int | None = None):
+    from captum.attr import LayerDeepLift, LayerGradCam, LayerIntegratedGradients
+
+    def objective(inp):
+        logits = net(inp)
+        return logits[:, target] - (logits[:, vs] if vs is not None else 0)
+
+    baseline = torch.full_like(x, BLACK)
+    if method == "LayerGradCam":
+        return LayerGradCam(objective, layer).attribute(x, attr_dim_summation=False)[0].detach(), None
+    if method == "LayerDeepLift":
+        # DeepLift hooks the modules of a model, so captum wants the model as an nn.Module
+        class Objective(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.net = net
+
+            def forward(self, inp):
+                return objective(inp)
+
+        attr, delta = LayerDeepLift(Objective(), layer).attribute(x, baselines=baseline, return_convergence_delta=True)
+        return attr[0].detach(), float(delta.sum())
+    attr, delta = LayerIntegratedGradients(objective, layer).attribute(
+        x, baselines=baseline, n_steps=50, return_convergence_delta=True
+    )
+    return attr[0].detach(), float(delta.sum())
+
+
+@pytest.mark.parametrize("method", ["LayerGradCam", "LayerDeepLift"])
+@pytest.mark.parametrize("vs", [None, 9])
+def test_gradcam_and_deeplift_equal_captum_called_directly(mnist_cnn, digit, method, vs):
+    ours = ChannelAttribution(mnist_cnn, "conv2", method).attribute(digit, "4", vs=None if vs is None else "9")
+    x = mnist_cnn.preprocess(digit)
+    expected, delta = _captum_direct(mnist_cnn.net, mnist_cnn.net.conv2, x, method, 4, vs)
+    assert ours.tensor.shape == expected.shape == (32, 28, 28)
+    torch.testing.assert_close(ours.tensor, expected.float().cpu(), rtol=1e-5, atol=1e-6)
+    if method == "LayerDeepLift":
+        logits = mnist_cnn.net(x)[0].detach()
+        black_logits = mnist_cnn.net(torch.full_like(x, BLACK))[0].detach()
+        f = lambda z: float(z[4] - (z[9] if vs is not None else 0))  # noqa: E731
+        assert ours.baseline_objective == pytest.approx(f(black_logits), abs=1e-5)  # the baseline is the black digit
+        assert ours.delta == pytest.approx(delta, abs=1e-5)
+        # captum's delta: the attributions' sum minus the objective's change from the baseline
+        assert ours.total - (f(logits) - f(black_logits)) == pytest.approx(ours.delta, abs=1e-4)
+        # (not asserted small: DeepLift's rescale rule through max pooling is not exact on this network)
+    else:
+        assert ours.delta is None and ours.baseline_objective is None
+
+
+@pytest.mark.parametrize("method, captum_name", [("ig", "LayerIntegratedGradients"), ("deeplift", "LayerDeepLift"),
+                                                 ("grad-cam", "LayerGradCam")])  # fmt: skip
+def test_cli_json_equals_captum_called_directly(mnist_cnn, digit, tmp_path, method, captum_name):
+    code, out, err = run_cli(
+        "attribute", "mnist-cnn", "--image", "mnist:144", "--layer", "conv2", "--target", "4", "--method", method,
+        "-o", str(tmp_path / "a.html"), "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["method"] == captum_name
+    x = mnist_cnn.preprocess(digit)
+    expected, delta = _captum_direct(mnist_cnn.net, mnist_cnn.net.conv2, x, captum_name, 4)
+    per_channel = expected.float().cpu().sum(dim=(1, 2))
+    got = {c["channel"]: c["attribution"] for c in data["channels"]}
+    assert sorted(got) == list(range(32))
+    for c in range(32):
+        assert got[c] == pytest.approx(float(per_channel[c]), rel=1e-4, abs=1e-5), c
+    if delta is None:
+        assert data["delta"] is None
+    else:
+        assert data["delta"] == pytest.approx(delta, abs=1e-5)

@@ -27,7 +27,7 @@ from vizcnn.models.custom import (
     read_classes,
 )
 
-from .conftest import ROOT, run_cli
+from .conftest import ROOT, require, run_cli
 
 IMPORT = "examples.cifar_net:build"
 SIZE = "3x32x32"
@@ -334,7 +334,7 @@ def test_exported_size_cannot_be_overridden(exported):
 @pytest.fixture(scope="session")
 def timm_weights(tmp_path_factory) -> Path:
     """Random weights of timm's smallest test ResNet, saved as a state dict."""
-    timm = pytest.importorskip("timm", reason="timm is not installed (pip install 'vizcnn[timm]')")
+    timm = require("timm", "timm is not installed (pip install 'vizcnn[timm]')")
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("timm") / "test_resnet.safetensors"
     from safetensors.torch import save_file
@@ -374,7 +374,7 @@ def test_timm_default_weights_come_from_the_hub_cache(timm_weights, tmp_path, mo
 
 
 def test_unknown_timm_name():
-    pytest.importorskip("timm", reason="timm is not installed (pip install 'vizcnn[timm]')")
+    require("timm", "timm is not installed (pip install 'vizcnn[timm]')")
     with pytest.raises(VizcnnError, match="unknown timm model 'resnet181'.*resnet18"):
         vizcnn.load_model("timm:resnet181", device="cpu")
 

@@ -60,7 +60,9 @@ def test_several_channels_in_one_pass(mnist_cnn, digits, conv3_all):
         results = top_examples_for(mnist_cnn, "conv3", [2, 60, 2], digits, k=4, batch_size=50, progress=False)
     finally:
         handle.remove()
-    assert sorted(calls) == [1, 1, 50, 50, 50, 50]  # the channel check and the layer-table pass, then each batch once for both channels
+    # behaviour, not the count of one-image set-up passes: the 200 digits go through the layer once, in
+    # batches of 50, for both channels together
+    assert [n for n in calls if n > 1] == [50, 50, 50, 50]
     assert sorted(results) == [2, 60]
     for c, result in results.items():
         peak = conv3_all[:, c].flatten(1).max(dim=1).values
@@ -78,7 +80,7 @@ def test_crop_boxes_follow_the_receptive_field(mnist_cnn, digits):
         result = top_examples(mnist_cnn, "conv1", 3, digits, k=5, progress=False)
     finally:
         handle.remove()
-    assert fired == [1]  # only the one-image pass that measures the layer table; data batches stop after conv1
+    assert fired and all(n == 1 for n in fired)  # one-image set-up passes only: the data batches stop after conv1
     for (y, x), box, crop in zip(result.locations, result.boxes, result.crops):
         assert box == (max(0, x - 2), max(0, y - 2), min(28, x + 3), min(28, y + 3))
         assert crop.size == (box[2] - box[0], box[3] - box[1])

@@ -245,9 +245,40 @@ def test_process_pool_builds_the_same_pages(tmp_path):
     finally:
         executor.close()
     assert report.rendered == 4 and report.pages == 1 + 1 + 2 + 4
-    assert all((tmp_path / "site/models/mnist-cnn/conv2/img" / f"{c}.png").is_file() for c in (4, 7))
+    reference = build_gallery(spec, tmp_path / "in-process", executor=LocalExecutor(1), progress=False)
+    pool, local = _site_files(report.out), _site_files(reference.out)
+    assert sorted(pool) == sorted(local) and "models/mnist-cnn/conv2/img/7.png" in pool
+    assert [name for name in pool if pool[name] != local[name]] == []  # byte for byte, pages and images
     with pytest.raises(VizcnnError, match="at least 1"):
         LocalExecutor(0)
+
+
+def _site_files(out: Path) -> dict[str, bytes]:
+    """Every page and image of a site (the cache aside), by relative path."""
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
+            if p.is_file() and ".cache" not in p.relative_to(out).parts}  # fmt: skip
+
+
+def test_changed_weights_invalidate_the_cache(tmp_path, mnist_cnn):
+    """Weights are part of every cache key: other weights in the same file name render everything again."""
+    import torch
+    from safetensors.torch import save_file
+
+    weights = tmp_path / "w.safetensors"
+    state = {k: v.detach().clone().contiguous() for k, v in mnist_cnn.net.state_dict().items()}
+    save_file(state, str(weights))
+    text = TINY.replace('name = "mnist-cnn"', f'name = "mnist-cnn"\nweights = "{weights}"')
+    spec = _spec(tmp_path, text)
+    first = build_gallery(spec, tmp_path / "site", progress=False)
+    assert (first.rendered, first.reused) == (5, 0)
+    image = (tmp_path / "site/models/mnist-cnn/conv1/img/0.png").read_bytes()
+    same = build_gallery(spec, tmp_path / "site", progress=False)
+    assert (same.rendered, same.reused) == (0, 5)
+    state["conv1.weight"] = state["conv1.weight"] * -1.0  # one layer changed, in place, same file name
+    save_file(state, str(weights))
+    again = build_gallery(spec, tmp_path / "site", progress=False)
+    assert (again.rendered, again.reused) == (5, 0)
+    assert (tmp_path / "site/models/mnist-cnn/conv1/img/0.png").read_bytes() != image
 
 
 def test_process_pool_uses_the_drivers_random_weights(tmp_path):

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import require
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "examples" / "tour.ipynb"
 
@@ -15,7 +17,8 @@ NOTEBOOK = ROOT / "examples" / "tour.ipynb"
 @pytest.fixture
 def kernel(tmp_path, monkeypatch) -> str:
     """A kernelspec for this interpreter (the venv's), found through $JUPYTER_PATH."""
-    pytest.importorskip("ipykernel")
+    for module in ("ipykernel", "nbclient", "nbformat"):
+        require(module, "the notebook test needs the test extra (pip install 'vizcnn[test]')")
     spec = tmp_path / "kernels" / "vizcnn-test"
     spec.mkdir(parents=True)
     argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]

@@ -10,9 +10,9 @@ import pytest
 
 from vizcnn.errors import VizcnnError, WeightsNotFoundError
 
-from .conftest import run_cli
+from .conftest import require, run_cli
 
-pytest.importorskip("ray", reason="the ray executor needs Ray (pip install 'vizcnn[ray]')")
+require("ray", "the ray executor needs Ray (pip install 'vizcnn[ray]')")
 
 from vizcnn.gallery import LocalExecutor, WorkUnit, build_gallery, get_executor
 from vizcnn.gallery.ray_executor import RayExecutor, task_resources

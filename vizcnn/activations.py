@@ -21,12 +21,12 @@ import torch
 from PIL import Image, ImageDraw
 from torch import nn
 
-from .errors import VizcnnError
+from .errors import VizcnnError, expect, expect_channels, expect_int
 from .hooks import capture, forward_to
 from .models import Layer, Model
 from .draw.figure import PNGResult, font, image_grid, overlay
 
-__all__ = ["ActivationMaps", "activations", "channel_count", "input_view", "layer_output"]
+__all__ = ["ActivationMaps", "activations", "channel_count", "check_model_layer", "input_view", "layer_output"]
 
 #: Side of the drawn input image and of each overlay tile, in pixels.
 TILE = 128
@@ -40,6 +40,12 @@ def layer_output(model: Model, layer: str | nn.Module | Layer, x: torch.Tensor) 
     if not isinstance(out, torch.Tensor):
         raise VizcnnError(f"layer {resolved.name!r} returns {type(out).__name__}, not a tensor; pick another layer.")
     return out
+
+
+def check_model_layer(model: object, layer: object) -> None:
+    """``TypeError`` unless ``model`` is a loaded :class:`Model` and ``layer`` a name, module or :class:`Layer`."""
+    expect(model, Model, "model", "a Model from vizcnn.load_model(...)")
+    expect(layer, (str, nn.Module, Layer), "layer", "a layer name such as 'conv2', a module path such as 'features.3', or a module")
 
 
 def channel_count(model: Model, layer: str | nn.Module | Layer) -> int:
@@ -172,10 +178,14 @@ def activations(
     """
     from .data import load_image
 
+    check_model_layer(model, layer)
+    expect(image, (Image.Image, str, os.PathLike), "image", "a PIL image, an image file path or 'mnist:K'")
+    expect_int(top, "top", 1)
+    expect_int(classes, "classes", 0)
+    if channels is not None:
+        channels = expect_channels(channels)
     if not isinstance(image, Image.Image):
         image = load_image(image)
-    if top < 1:
-        raise VizcnnError(f"top must be at least 1 (got {top}).")
     resolved = model.layer(layer)
     x = model.preprocess(image)
     with torch.no_grad(), capture(model.net, {resolved.name: resolved.module}, stop=classes == 0) as cap:

@@ -27,8 +27,9 @@ from captum.attr import LayerDeepLift, LayerGradCam, LayerGradientXActivation, L
 from PIL import Image
 from torch import nn
 
-from .activations import input_view
-from .errors import VizcnnError, unknown_name
+from .activations import check_model_layer, input_view
+from .errors import VizcnnError, expect, expect_int, unknown_name
+from .limits import activation_bytes, check_memory, check_seed
 from .models.layers import forward_order
 from .models.model import Model
 from .draw.figure import PNGResult, figure_to_image, overlay
@@ -225,6 +226,12 @@ class Attribution(PNGResult):
         return figure_to_image(fig)
 
 
+def _check_target(target: object, vs: object) -> None:
+    expect(target, (str, int), "target", "a class name or index")
+    if vs is not None:
+        expect(vs, (str, int), "vs", "a class name or index, or None")
+
+
 class ChannelAttribution:
     """Attribute a class logit (or a contrast of two) to the units of one layer with a captum method.
 
@@ -235,6 +242,8 @@ class ChannelAttribution:
     """
 
     def __init__(self, model: Model, layer: str | nn.Module, method: str = "LayerGradientXActivation") -> None:
+        check_model_layer(model, layer)
+        expect(method, str, "method", f"a captum method name or alias: {', '.join([*METHODS, *METHOD_ALIASES])}")
         self.model = model
         self.layer = model.layer(layer)
         self.method = resolve_method(method)
@@ -256,6 +265,13 @@ class ChannelAttribution:
             n_steps: integration steps (integrated gradients only).
         """
         model = self.model
+        _check_target(target, vs)
+        expect_int(n_steps, "n_steps", 1)
+        if self.method == "LayerIntegratedGradients":  # captum runs all the steps as one batch
+            check_memory(
+                3 * n_steps * activation_bytes(model.net, model.input.shape, model.device),
+                f"integrated gradients with {n_steps} steps", "use fewer steps (--steps)", model.device,
+            )  # fmt: skip
         a = model.class_index(target)
         b = model.class_index(vs) if vs is not None else None
         if b == a:
@@ -376,6 +392,8 @@ def randomization_check(
     rank correlations of the channel (``C``) and spatial (``H*W``) attributions
     with those of the trained model.
     """
+    check_model_layer(model, layer)
+    check_seed(seed)
     layer_path = model.layer(layer).path
     original = ChannelAttribution(model, layer, method).attribute(image, target, vs=vs, n_steps=n_steps)
     order = [

@@ -29,7 +29,8 @@ from torch import nn
 
 from .attribution import Attribution, ChannelAttribution, ClassContrast, as_input
 from .cache import ResultCache
-from .errors import VizcnnError
+from .activations import check_model_layer
+from .errors import VizcnnError, expect, expect_int
 from .hooks import forward_to
 from .models.model import Model
 from .draw.figure import PNGResult, image_grid, overlay
@@ -211,6 +212,9 @@ def semantic_dictionary(
         fv_size: feature visualization side (default: optvis's).
         cache: where feature visualizations are kept between runs.
     """
+    check_model_layer(model, layer)
+    expect_int(top, "top", 1)
+    expect_int(fv_steps, "fv_steps", 0)
     resolved = model.layer(layer)
     x, view = as_input(model, image)
     acts = _activations(model, x, resolved)
@@ -313,6 +317,8 @@ def attribution_dictionary(
     source: str = "",
 ) -> AttributionDictionary:
     """Attribute ``target`` (and ``vs``, and ``target - vs`` as one objective) to ``layer``'s channels."""
+    expect_int(top, "top", 1)
+    expect_int(fv_steps, "fv_steps", 0)
     algo = ChannelAttribution(model, layer, method)
     attrs = [algo.attribute(image, target, n_steps=n_steps)]
     if vs is not None:
@@ -435,6 +441,11 @@ def neuron_groups(
     """
     from sklearn.decomposition import NMF
 
+    check_model_layer(model, layer)
+    expect_int(k, "k", 1)
+    expect_int(seed, "seed", 0, 2**32 - 1)  # scikit-learn's random_state
+    if targets is not None:
+        expect(targets, (list, tuple), "targets", "a list of class names or indices")
     resolved = model.layer(layer)
     x, view = as_input(model, image)
     acts = _activations(model, x, resolved).clamp(min=0)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-__all__ = ["VizcnnError", "WeightsNotFoundError", "unknown_name"]
+__all__ = ["VizcnnError", "WeightsNotFoundError", "expect", "expect_channels", "expect_int", "unknown_name"]
 
 
 class VizcnnError(ValueError):
@@ -43,3 +43,41 @@ def unknown_name(kind: str, name: str, valid: Iterable[str], *, hint: str = "") 
     if hint:
         msg += " " + hint
     return VizcnnError(msg)
+
+
+def expect(value: object, kinds: type | tuple[type, ...], name: str, what: str) -> None:
+    """Raise ``TypeError`` ("``name`` must be ``what``, got ...") unless ``value`` is one of ``kinds``.
+
+    ``True``/``False`` never pass as numbers.
+    """
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in (kinds if isinstance(kinds, tuple) else (kinds,))):
+        shown = repr(value) if len(repr(value)) <= 40 else f"a {type(value).__name__}"
+        raise TypeError(f"{name} must be {what}, got {shown} ({type(value).__name__}).")
+
+
+def expect_int(value: object, name: str, low: int | None = None, high: int | None = None) -> int:
+    """A whole number from ``low`` to ``high``: ``TypeError`` for another type, :class:`VizcnnError` out of range."""
+    import numbers
+
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = int(value)
+    expect(value, int, name, "a whole number")
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"from {low} to {high}" if low is not None and high is not None else (f"at least {low}" if low is not None else f"at most {high}")
+        raise VizcnnError(f"{name} must be {bounds}, got {value}.")
+    return value  # type: ignore[return-value]
+
+
+def expect_channels(channels: object, name: str = "channels") -> list[int]:
+    """A list of channel indices from any iterable of whole numbers (not a string such as ``'0-3'``)."""
+    import numbers
+
+    if isinstance(channels, (str, bytes)) or not isinstance(channels, Iterable):
+        raise TypeError(f"{name} must be a list of channel indices such as [0, 1, 2] or range(4), got {channels!r}.")
+    out = list(channels)
+    for c in out:
+        if not isinstance(c, numbers.Integral) or isinstance(c, bool):
+            raise TypeError(f"{name} must hold whole numbers, got {c!r} ({type(c).__name__}).")
+    if not out:
+        raise VizcnnError(f"{name} is empty; give at least one channel index.")
+    return [int(c) for c in out]

@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 
 from .data import Digits
-from .errors import VizcnnError
+from .errors import VizcnnError, expect, expect_int
 from .models import Model
 from .draw.figure import PNGResult, figure_to_image
 
@@ -134,8 +134,14 @@ def evaluate(model: Model, digits: Digits, *, batch_size: int = 1000, progress: 
     """Run ``model`` on every digit and compare with the labels.
 
     Raises:
-        VizcnnError: the model does not take 1x28x28 digits or has not 10 classes.
+        VizcnnError: the model does not take 1x28x28 digits or has not 10 classes; no digits.
+        TypeError: ``model`` or ``digits`` of the wrong type.
     """
+    expect(model, Model, "model", "a Model from vizcnn.load_model(...)")
+    expect(digits, Digits, "digits", "a Digits, e.g. vizcnn.data.mnist('sample') or vizcnn.data.mnist(DIR)")
+    expect_int(batch_size, "batch_size", 1)
+    if len(digits) == 0:
+        raise VizcnnError(f"{digits.source} holds no digits; there is nothing to evaluate.")
     if len(model.categories) != 10:
         raise VizcnnError(f"{model.name} has {len(model.categories)} classes, MNIST has 10. Evaluate mnist-cnn or lenet.")
     x, y = digits.tensors()

@@ -22,9 +22,10 @@ import torch
 from PIL import Image, ImageDraw
 from torch import nn
 
-from .activations import channel_count, input_view, layer_output
+from .activations import channel_count, check_model_layer, input_view, layer_output
 from .data import Digits, iter_image_files, load_image, mnist
-from .errors import VizcnnError
+from .errors import VizcnnError, expect, expect_channels, expect_int
+from .limits import activation_bytes, check_memory
 from .models import Layer, Model, layer_table
 from .draw.figure import PNGResult, image_grid
 
@@ -245,7 +246,9 @@ def top_examples(
 
     Raises:
         VizcnnError: unknown layer, channel out of range, unusable data.
+        TypeError: an argument of the wrong type (``channel`` must be one whole number).
     """
+    expect_int(channel, "channel", 0)
     return top_examples_for(model, layer, [channel], data, k=k, batch_size=batch_size, progress=progress)[channel]
 
 
@@ -266,17 +269,23 @@ def top_examples_for(
     """
     from tqdm.auto import tqdm
 
-    if k < 1 or batch_size < 1:
-        raise VizcnnError(f"k and batch_size must be at least 1 (got k={k}, batch_size={batch_size}).")
-    channels = list(dict.fromkeys(int(c) for c in channels))
-    if not channels:
-        raise VizcnnError("no channels given: name at least one channel to rank images by.")
+    check_model_layer(model, layer)
+    expect(data, (str, os.PathLike, Digits, type(None)), "data", "'sample', a folder path or a Digits")
+    expect_int(k, "k", 1)
+    expect_int(batch_size, "batch_size", 1)
+    channels = list(dict.fromkeys(expect_channels(channels)))
     resolved = model.layer(layer)
     count = channel_count(model, resolved)
     bad = [c for c in channels if not 0 <= c < count]
     if bad:  # before the scan starts, not after its first batch
         raise VizcnnError(f"channel {bad[0]} is out of range: {resolved.name} has {count} channels (0-{count - 1}).")
     size, source, batches = _batches(model, data, batch_size)
+    per_image = activation_bytes(model.net, model.input.shape, model.device)
+    check_memory(
+        min(batch_size, size) * per_image + 2 * k * len(channels) * 4 * math.prod(model.input.shape),
+        f"a batch of {min(batch_size, size)} images with {k} examples for {len(channels)} channel(s)",
+        "use a smaller batch_size (--batch-size) or k (--top)", model.device,
+    )  # fmt: skip
     rf = None
     best = {c: _RunningTopK(k, model.input.shape) for c in channels}
     names: dict[int, str] = {}

@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from .errors import VizcnnError
+from .errors import VizcnnError, expect, expect_int
 from .models import Model, forward_order
 from .models.layers import is_kind
 from .draw.figure import PNGResult, image_grid, to_uint8
@@ -181,6 +181,8 @@ def plot(
     Raises:
         VizcnnError: the layer is not a convolution, or an option does not fit it.
     """
+    expect(model, Model, "model", "a Model from vizcnn.load_model(...)")
+    expect(layer, (str, nn.Module), "layer", "a layer name such as 'conv1', a module path or a module")
     for value, allowed, what in ((sort, (None, *get_args(Sort)), "sort"), (scale, get_args(Scale), "scale"),
                                  (reduce, get_args(Reduce), "reduce")):  # fmt: skip
         if value not in allowed:
@@ -201,6 +203,8 @@ def plot(
             f"reduce='rgb' needs a first conv layer on RGB input; {resolved.name!r} has {c} input channel(s) "
             f"from {'the image' if c == model.input.channels else 'the layer before'}. Use slices, mean or norm."
         )
+    if ncols is not None:  # more columns than tiles would only widen an empty canvas
+        expect_int(ncols, "ncols", 1, f * c if reduce == "slices" else f)
     norms = weights.flatten(1).norm(dim=1)
     if sort is None:
         order = list(range(f))

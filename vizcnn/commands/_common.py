@@ -8,7 +8,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_parser", "add_model_args", "model_from_args", "print_json", "default_output", "parse_channels"]
+from .._io import IMAGE_FORMATS, check_output
+
+__all__ = [
+    "PICTURES", "add_parser", "add_model_args", "at_least", "check_output", "default_output", "model_from_args",
+    "output_file", "parse_channels", "print_json",
+]  # fmt: skip
+
+#: Suffixes a picture output (-o PNG) may end in.
+PICTURES = tuple(IMAGE_FORMATS)
 
 
 def add_parser(sub, name: str, doc: str, **kwargs) -> argparse.ArgumentParser:
@@ -56,8 +64,29 @@ def model_from_args(args: argparse.Namespace):
 
 
 def print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2)
-    sys.stdout.write("\n")
+    """Strict JSON (no NaN or Infinity, which strict parsers reject) on stdout."""
+    from ..errors import VizcnnError
+
+    try:
+        text = json.dumps(data, indent=2, allow_nan=False)
+    except ValueError:
+        raise VizcnnError("the result holds NaN or infinite numbers, which JSON cannot carry; use smaller, finite inputs.") from None
+    sys.stdout.write(text + "\n")
+
+
+def output_file(given: str | None, default: Path, suffixes: tuple[str, ...] = PICTURES, option: str = "-o") -> Path:
+    """``-o`` or the default output, checked before any work (see :func:`vizcnn._io.check_output`)."""
+    return check_output(given or default, suffixes, option=option)
+
+
+def at_least(args: argparse.Namespace, low: int, *options: str) -> None:
+    """Refuse an integer option below ``low`` (``None``, for an option not given, passes)."""
+    from ..errors import VizcnnError
+
+    for option in options:
+        value = getattr(args, option.lstrip("-").replace("-", "_"))
+        if value is not None and value < low:
+            raise VizcnnError(f"{option} must be at least {low}, got {value}.")
 
 
 def default_output(*parts: str, suffix: str = ".png") -> Path:
@@ -76,25 +105,31 @@ def default_output(*parts: str, suffix: str = ".png") -> Path:
 
 
 def parse_channels(text: str, count: int) -> list[int]:
-    """``5``, ``0-15``, ``1,4,9`` or ``all`` -> channel indices, each checked against ``count``."""
+    """``5``, ``0-15``, ``1,4,9`` or ``all`` -> channel indices, each checked against ``count``.
+
+    Ranges are checked before they are expanded, so ``0-999999999999`` is an
+    error, not a MemoryError.
+    """
     from ..errors import VizcnnError
 
     text = text.strip()
     if text == "all":
         return list(range(count))
-    out: list[int] = []
+    ranges: list[tuple[int, int]] = []
     try:
         for part in text.split(","):
             if "-" in part.strip()[1:]:
                 lo, hi = part.split("-", 1)
-                out.extend(range(int(lo), int(hi) + 1))
+                ranges.append((int(lo), int(hi)))
             else:
-                out.append(int(part))
+                ranges.append((int(part), int(part)))
     except ValueError:
         raise VizcnnError(f"cannot read channels {text!r}: use 5, 0-15, 1,4,9 or all.") from None
-    bad = [c for c in out if not 0 <= c < count]
-    if bad:
-        raise VizcnnError(f"channel {bad[0]} is out of range: this layer has {count} channels (0-{count - 1}).")
+    for lo, hi in ranges:
+        for c in (lo, hi):
+            if not 0 <= c < count:
+                raise VizcnnError(f"channel {c} is out of range: this layer has {count} channels (0-{count - 1}).")
+    out = [c for lo, hi in ranges for c in range(lo, hi + 1)]
     if not out:
         raise VizcnnError(f"no channels in {text!r}: use 5, 0-15, 1,4,9 or all.")
     return out

@@ -14,7 +14,7 @@ the predictions, and the forward pass then stops right after LAYER.
 
 from __future__ import annotations
 
-from ._common import add_model_args, add_parser, default_output, model_from_args, parse_channels, print_json
+from ._common import add_model_args, add_parser, at_least, default_output, model_from_args, output_file, parse_channels, print_json
 
 
 def register(sub) -> None:
@@ -36,11 +36,13 @@ def run(args) -> int:
     from ..activations import activations, channel_count
     from ..data import load_image
 
+    at_least(args, 1, "--top")
+    at_least(args, 0, "--top-classes")
     model = model_from_args(args)
+    out = output_file(args.output, default_output(model.name, args.layer, "activations", Path(args.image).stem))
     image = load_image(args.image)
     channels = parse_channels(args.channels, channel_count(model, args.layer)) if args.channels else None
     maps = activations(model, args.layer, image, top=args.top, channels=channels, classes=args.top_classes)
-    out = args.output or default_output(model.name, args.layer, "activations", Path(args.image).stem)
     maps.save(out)
     if args.json:
         print_json({**maps.as_dict(), "image": args.image, "output": str(out)})

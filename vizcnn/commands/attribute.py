@@ -15,7 +15,10 @@ LayerGradientXActivation (grad-x-act, the default), LayerIntegratedGradients
 
 from __future__ import annotations
 
-from ._common import add_model_args, add_parser, default_output, model_from_args, print_json
+from ._common import add_model_args, add_parser, default_output, model_from_args, output_file, print_json
+
+#: Integration and feature-visualization steps beyond this add nothing but time.
+MAX_STEPS = 10_000
 
 
 def register(sub) -> None:
@@ -40,8 +43,6 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from pathlib import Path
-
     from .._io import write_text
     from ..cache import ResultCache
     from ..data import load_image
@@ -50,7 +51,10 @@ def run(args) -> int:
 
     if args.top < 1 or args.steps < 1 or args.fv_steps < 0:
         raise VizcnnError("--top and --steps must be at least 1 and --fv-steps at least 0.")
+    if args.steps > MAX_STEPS or args.fv_steps > MAX_STEPS:
+        raise VizcnnError(f"--steps and --fv-steps are limited to {MAX_STEPS}; more adds nothing but time.")
     model = model_from_args(args)
+    out = output_file(args.output, default_output(model.name, model.layer(args.layer).name, "attribution", suffix=".html"), (".html", ".htm"))
     image = load_image(args.image)
     result = attribution_dictionary(
         model, image, args.layer, args.target, vs=args.vs, method=args.method, top=args.top,
@@ -58,7 +62,6 @@ def run(args) -> int:
         source=str(args.image),
     )  # fmt: skip
     main = result.main
-    out = Path(args.output) if args.output else default_output(model.name, main.layer, "attribution", suffix=".html")
     write_text(out, result.to_html())
     png = result.save(out.with_suffix(".png"))
     if args.json:

@@ -15,7 +15,7 @@ one PNG per step. Matrices are written as rows separated by ';', values by ','.
 
 from __future__ import annotations
 
-from ._common import add_parser, print_json
+from ._common import PICTURES, add_parser, check_output, print_json
 
 LECTURE_IMAGE = "3,3,2,1,0;0,0,1,3,1;3,1,2,2,3;2,0,0,2,2;2,0,0,0,1"
 LECTURE_KERNEL = "0,1,2;2,2,0;0,1,2"
@@ -79,6 +79,12 @@ def _ints(text: str, option: str) -> list[int]:
 
 def run(args) -> int:
     from ..lesson import demos
+
+    for path, suffixes, option in ((args.output, PICTURES, "-o"), (args.gif, (".gif",), "--gif")):
+        if path:
+            check_output(path, suffixes, option=option)
+    if args.frames:
+        check_output(args.frames, folder=True, option="--frames")
 
     if args.demo == "conv":
         image, kernel = demos.parse_matrix(args.image, "image"), demos.parse_matrix(args.kernel, "kernel")

@@ -16,7 +16,7 @@ activations: pick a ReLU or pooling layer (negative parts are dropped).
 
 from __future__ import annotations
 
-from ._common import add_model_args, add_parser, default_output, model_from_args
+from ._common import add_model_args, add_parser, check_output, default_output, model_from_args
 
 
 def register(sub) -> None:
@@ -49,11 +49,12 @@ def run(args) -> int:
     if args.top < 1 or args.fv_steps < 0:
         raise VizcnnError("--top must be at least 1 and --fv-steps at least 0.")
     model = model_from_args(args)
+    out = Path(args.output) if args.output else default_output(model.name, model.layer(args.layer).name, "dictionary", suffix="")
+    check_output(out, folder=True)
     image = load_image(args.image)
     cache = ResultCache() if args.fv_steps else None
     sem = semantic_dictionary(model, image, args.layer, top=args.top, fv_steps=args.fv_steps, cache=cache)
     groups = neuron_groups(model, image, args.layer, args.groups, targets=args.targets, fv_steps=args.fv_steps)
-    out = Path(args.output) if args.output else default_output(model.name, sem.layer, "dictionary", suffix="")
     page = write_text(out / "index.html", sem.to_html(title=f"{model.name} {sem.layer}: {args.image}", groups=groups))
     sem.save(out / "semantic.png")
     groups.save(out / "groups.png")

@@ -12,7 +12,7 @@ A progress bar on stderr counts the batches (off with --quiet or --json).
 
 from __future__ import annotations
 
-from ._common import add_model_args, add_parser, default_output, print_json
+from ._common import add_model_args, add_parser, default_output, output_file, print_json
 
 
 def register(sub) -> None:
@@ -35,10 +35,11 @@ def run(args) -> int:
 
     if args.batch_size < 1:
         raise VizcnnError(f"--batch-size must be at least 1, got {args.batch_size}.")
-    digits = mnist(args.data, args.split)
     model = model_from_args(args)
+    out = output_file(args.output, default_output(model.name, "confusion"))
+    digits = mnist(args.data, args.split)
     result = evaluate(model, digits, batch_size=args.batch_size, progress=not (args.quiet or args.json))
-    out = result.save(args.output or default_output(model.name, "confusion"))
+    result.save(out)
     if args.json:
         print_json({**result.as_dict(), "image": str(out)})
         return 0

@@ -14,7 +14,7 @@ field). MNIST models default to the bundled sample; ImageNet models need
 
 from __future__ import annotations
 
-from ._common import add_model_args, add_parser, default_output, model_from_args, print_json
+from ._common import add_model_args, add_parser, default_output, model_from_args, output_file, print_json
 
 
 def register(sub) -> None:
@@ -39,8 +39,8 @@ def run(args) -> int:
     if not sep or not layer or not channel.strip().isdigit():
         raise VizcnnError(f"cannot read {args.target!r}: give LAYER:CHANNEL, e.g. conv3:5.")
     model = model_from_args(args)
+    out = output_file(args.output, default_output(model.name, layer, channel, "examples"))
     result = top_examples(model, layer, int(channel), args.data, k=args.top, batch_size=args.batch_size)
-    out = args.output or default_output(model.name, layer, channel, "examples")
     result.save(out)
     if args.json:
         print_json({**result.as_dict(), "output": str(out)})

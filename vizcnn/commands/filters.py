@@ -14,7 +14,7 @@ smooth filters before fine ones; --sort norm puts the strongest first.
 
 from __future__ import annotations
 
-from ._common import add_model_args, add_parser, default_output, model_from_args
+from ._common import add_model_args, add_parser, at_least, default_output, model_from_args, output_file
 
 
 def register(sub) -> None:
@@ -35,9 +35,10 @@ def register(sub) -> None:
 def run(args) -> int:
     from ..filters import plot
 
+    at_least(args, 1, "--ncols")
     model = model_from_args(args)
+    out = output_file(args.output, default_output(model.name, args.layer, "filters"))
     grid = plot(model, args.layer, sort=args.sort, scale=args.scale, reduce=args.reduce, ncols=args.ncols)
-    out = args.output or default_output(model.name, args.layer, "filters")
     grid.save(out)
     f, c, kh, kw = grid.weights.shape
     scale = "scale per filter" if grid.scale == "filter" else "shared scale"

@@ -57,6 +57,11 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from ..gallery import build_gallery, get_executor
+    from ._common import check_output
+
+    check_output(args.output, folder=True, option="-o")
+    if args.cache:
+        check_output(args.cache, folder=True, option="--cache")
 
     if args.address and args.executor != "ray":
         from ..errors import VizcnnError

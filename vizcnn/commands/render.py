@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sys
 
-from ._common import add_model_args, add_parser, default_output, model_from_args, parse_channels, print_json
+from ._common import add_model_args, add_parser, at_least, default_output, model_from_args, output_file, parse_channels, print_json
 
 
 def register(sub) -> None:
@@ -65,6 +65,7 @@ def _targets(model, layer_name: str, text: str) -> tuple[object, list[int], bool
 def run(args) -> int:
     from .. import optvis
     from ..errors import VizcnnError
+    from ..limits import check_seed
 
     layer_name, sep, spec = args.target.partition(":")
     if not sep or not layer_name or not spec:
@@ -73,7 +74,10 @@ def run(args) -> int:
         raise VizcnnError(f"--steps must be at least 1, not {args.steps}.")
     if args.diversity < 0:
         raise VizcnnError(f"--diversity must be 0 or more, not {args.diversity}.")
+    at_least(args, 8, "--size")
+    check_seed(args.seed, "--seed")
     model = model_from_args(args)
+    out = output_file(args.output, default_output(model.name, layer_name, spec))
     layer, channels, is_output = _targets(model, layer_name, spec)
     if not (args.quiet or args.json):
         n = len(dict.fromkeys(channels)) * max(1, args.diversity)
@@ -84,7 +88,6 @@ def run(args) -> int:
     )  # fmt: skip
     if is_output:
         res.labels = [str(model.categories[c]) for c in res.channels]
-    out = args.output or default_output(model.name, layer_name, spec)
     res.save(out)
     if args.json:
         print_json(

@@ -14,7 +14,7 @@ values and every method's accuracy.
 
 from __future__ import annotations
 
-from ._common import add_parser, default_output, print_json
+from ._common import add_parser, default_output, output_file, print_json
 
 
 def register(sub) -> None:
@@ -45,6 +45,9 @@ def run(args) -> int:
     for name in deformations:
         if name not in DEFORMATIONS:
             raise unknown_name("deformation", name, list(DEFORMATIONS))
+    out = output_file(args.output, default_output("robustness"))
+    if args.examples:
+        output_file(args.examples, None, option="--examples")
     digits = mnist(args.data)
     if args.limit is not None:
         if args.limit < 1:
@@ -55,7 +58,7 @@ def run(args) -> int:
     for name in [m.strip() for m in args.models.split(",") if m.strip()]:
         methods[name] = load_model(name)
     result = robustness(digits, methods, deformations, progress=not (args.quiet or args.json))
-    out = result.save(args.output or default_output("robustness"))
+    result.save(out)
     if args.examples:
         deformation_examples(digits.images[0], deformations).save(args.examples)
     if args.json:

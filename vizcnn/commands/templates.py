@@ -17,7 +17,7 @@ light on a dark background.
 
 from __future__ import annotations
 
-from ._common import add_parser, default_output, print_json
+from ._common import add_parser, default_output, output_file, print_json
 
 
 def register(sub) -> None:
@@ -37,6 +37,7 @@ def run(args) -> int:
     from ..lesson.templates import TemplateClassifier
     from ..models.zoo import MNIST_INPUT
 
+    out = output_file(args.output, default_output("templates"))
     clf = TemplateClassifier.fit(mnist(args.train_data, "train") if args.train_data else mnist("sample"), args.score)
     pixels = MNIST_INPUT.to_tensor(load_image(args.image))[0]
     # a bundled digit's label is known (load_image has checked K)
@@ -44,7 +45,7 @@ def run(args) -> int:
     scores = clf.explain(pixels, label)
     test = mnist(args.data)
     accuracy = clf.accuracy(test)
-    out = scores.save(args.output or default_output("templates"))
+    scores.save(out)
     if args.json:
         print_json({**scores.as_dict(), "image": args.image, "templates": clf.source, "accuracy": accuracy,
                     "n": len(test), "data": test.source, "output": str(out)})  # fmt: skip

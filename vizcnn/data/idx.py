@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import gzip
 import os
+import math
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from .._io import atomic_write
 from ..errors import VizcnnError
+from ..limits import check_memory
 
 __all__ = ["read_idx", "write_idx"]
 
@@ -28,33 +31,42 @@ def _open(path: Path, mode: str):
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read an IDX file (``.gz`` is decompressed) into a native-endian array."""
+    """Read an IDX file (``.gz`` is decompressed) into a native-endian array.
+
+    The header is read first and the data size it promises checked against
+    free memory, so neither a header claiming 2**96 bytes nor a gzip bomb is
+    read into memory.
+    """
     path = Path(path)
+    if path.is_dir():
+        raise VizcnnError(f"{str(path)!r} is a folder, not an IDX file.")
     try:
         with _open(path, "rb") as f:
-            raw = f.read()
+            head = f.read(4)
+            if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _DTYPES:
+                magic = struct.unpack(">I", head)[0] if len(head) == 4 else None
+                raise VizcnnError(
+                    f"{str(path)!r} is not an IDX file: wrong magic number {magic} "
+                    "(MNIST images start with 2051, labels with 2049)."
+                )
+            dtype, ndim = _DTYPES[head[2]], head[3]
+            dims = f.read(4 * ndim)
+            if len(dims) < 4 * ndim:
+                raise VizcnnError(f"IDX file {str(path)!r} is truncated: its header needs {4 + 4 * ndim} bytes, it has {4 + len(dims)}.")
+            shape = struct.unpack(f">{ndim}I", dims)
+            expected = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
+            check_memory(expected, f"IDX file {str(path)!r} (shape {list(shape)})", "is its header damaged?")
+            raw = f.read(expected + 1)
     except FileNotFoundError:
         raise VizcnnError(f"IDX file {str(path)!r} does not exist.") from None
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         raise VizcnnError(f"cannot read IDX file {str(path)!r}: {exc}. Is it a complete (gzipped) IDX file?") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _DTYPES:
-        magic = struct.unpack(">I", raw[:4])[0] if len(raw) >= 4 else None
-        raise VizcnnError(
-            f"{str(path)!r} is not an IDX file: wrong magic number {magic} "
-            "(MNIST images start with 2051, labels with 2049)."
-        )
-    dtype, ndim = _DTYPES[raw[2]], raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise VizcnnError(f"IDX file {str(path)!r} is truncated: its header needs {header} bytes, it has {len(raw)}.")
-    shape = struct.unpack(f">{ndim}I", raw[4:header])
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if len(raw) - header != expected:
+    if len(raw) != expected:
         raise VizcnnError(
             f"IDX file {str(path)!r} is truncated or padded: shape {list(shape)} needs {expected} data bytes, "
-            f"the file has {len(raw) - header}."
+            f"the file has {'more' if len(raw) > expected else len(raw)}."
         )
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+    return np.frombuffer(raw, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
 
 def write_idx(path: str | os.PathLike, array: np.ndarray) -> Path:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from ..errors import VizcnnError
+from ..errors import VizcnnError, expect
 
 __all__ = ["load_image", "iter_image_files", "IMAGE_SUFFIXES"]
 
@@ -21,6 +21,7 @@ def load_image(spec: str | os.PathLike) -> Image.Image:
     ``mnist:K`` is digit ``K`` of the bundled sample (0-499). RGBA, palette
     and 16-bit images are converted; the model's preprocessing does the rest.
     """
+    expect(spec, (str, os.PathLike), "image", "an image file path or 'mnist:K'")
     text = str(spec)
     if text.startswith("mnist:"):
         from .mnist import sample
@@ -34,10 +35,14 @@ def load_image(spec: str | os.PathLike) -> Image.Image:
             raise VizcnnError(f"{text!r}: the bundled MNIST sample has digits mnist:0 to mnist:{len(digits) - 1}.")
         return Image.fromarray(digits.images[k], mode="L")
     path = Path(text)
+    if path.is_dir():
+        raise VizcnnError(f"image {text!r} is a folder; give one JPEG/PNG file in it, or mnist:K for a bundled digit.")
     if not path.is_file():
         raise VizcnnError(f"image {text!r} does not exist. Give a JPEG/PNG file, or mnist:K for a bundled digit.")
     try:
         with Image.open(path) as im:
+            if im.width * im.height > Image.MAX_IMAGE_PIXELS:
+                raise Image.DecompressionBombError
             im.load()
             if im.mode in ("L", "RGB"):
                 return im.copy()
@@ -48,6 +53,11 @@ def load_image(spec: str | os.PathLike) -> Image.Image:
             if im.mode.startswith("I"):
                 return im.point(lambda v: v / 256).convert("L")
             return im.convert("RGB")
+    except Image.DecompressionBombError:
+        raise VizcnnError(
+            f"{text!r} claims more than {Image.MAX_IMAGE_PIXELS} pixels, the limit for one image (PIL's guard "
+            "against decompression bombs); give a smaller image."
+        ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise VizcnnError(f"cannot read {text!r} as an image ({exc}). Give a JPEG or PNG file.") from None
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import VizcnnError
+from ..errors import VizcnnError, expect
 from .idx import read_idx
 
 __all__ = ["Digits", "mnist", "sample", "SAMPLE_DIR"]
@@ -57,6 +57,8 @@ def mnist(root: str | os.PathLike | None = None, split: str = "test") -> Digits:
     be torchvision's ``root`` with ``MNIST/raw/`` inside. ``None`` or
     ``"sample"`` gives the bundled 500-digit sample.
     """
+    if root is not None:
+        expect(root, (str, os.PathLike), "root", "'sample' or an MNIST folder path")
     if split not in _PREFIXES:
         raise VizcnnError(f"unknown MNIST split {split!r}; use 'test' or 'train'.")
     if root is None or str(root) == "sample":
@@ -65,17 +67,28 @@ def mnist(root: str | os.PathLike | None = None, split: str = "test") -> Digits:
     for folder in (root, root / "raw", root / "MNIST" / "raw"):
         images, labels = _find(folder, split, "images"), _find(folder, split, "labels")
         if images and labels:
-            x, y = read_idx(images), read_idx(labels)
-            if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
-                raise VizcnnError(
-                    f"MNIST files in {str(folder)!r} do not fit together: images {list(x.shape)}, labels {list(y.shape)} "
-                    "(expected (N, 28, 28) and (N,))."
-                )
-            return Digits(x.astype(np.uint8), y.astype(np.int64), str(folder))
+            return _checked(read_idx(images), read_idx(labels), str(folder))
     raise VizcnnError(
         f"no MNIST {split} files in {str(root)!r}: expected {_PREFIXES[split][0]}-images-idx3-ubyte[.gz] and "
         f"{_PREFIXES[split][0]}-labels-idx1-ubyte[.gz] there, or torchvision's MNIST/raw/ layout."
     )
+
+
+def _checked(x: np.ndarray, y: np.ndarray, source: str) -> Digits:
+    """MNIST's contract: N > 0 digits of 28x28 unsigned bytes, N labels from 0 to 9."""
+    if x.ndim != 3 or y.ndim != 1 or len(x) != len(y) or x.shape[1:] != (28, 28):
+        raise VizcnnError(
+            f"MNIST files in {source!r} do not fit together: images {list(x.shape)}, labels {list(y.shape)} "
+            "(expected (N, 28, 28) and (N,): N digits of 28x28 pixels and one label each)."
+        )
+    if len(y) == 0:
+        raise VizcnnError(f"the MNIST files in {source!r} hold no digits; give a folder with at least one.")
+    if x.dtype != np.uint8:
+        raise VizcnnError(f"the MNIST images in {source!r} are {x.dtype}, not unsigned bytes (IDX type 0x08) as MNIST's are.")
+    if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() > 9:
+        bad = y[(y < 0) | (y > 9)] if np.issubdtype(y.dtype, np.integer) else y[:1]
+        raise VizcnnError(f"the MNIST labels in {source!r} must be digits 0 to 9; found {bad[0].item()!r}.")
+    return Digits(x, y.astype(np.int64), source)
 
 
 def sample() -> Digits:

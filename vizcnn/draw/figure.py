@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from .._io import atomic_path
+from .._io import atomic_path, image_format
 
 __all__ = ["PNGResult", "figure_to_image", "image_grid", "overlay", "to_uint8", "font"]
 
@@ -139,5 +139,5 @@ class PNGResult:
         path = Path(path)
         image = self.to_image()
         with atomic_path(path) as tmp:
-            image.save(tmp, format=(path.suffix.lstrip(".").upper().replace("JPG", "JPEG") or "PNG"))
+            image.save(tmp, format=image_format(path))
         return path

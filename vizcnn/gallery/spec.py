@@ -31,6 +31,7 @@ layer or view, or a channel out of range raises a
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable
@@ -45,6 +46,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 from ..activations import channel_count
 from ..errors import VizcnnError, WeightsNotFoundError, unknown_name
+from ..limits import MAX_SEED
 
 __all__ = [
     "REPORTS",
@@ -236,20 +238,41 @@ def _typed(where: _Where, value: Any, kind: type | tuple, path: tuple, what: str
     return value
 
 
+def _at_least(where: _Where, value: Any, low: int, path: tuple) -> int:
+    v = _typed(where, value, int, path, "a whole number")
+    if v < low:
+        raise where.error(path, f"must be at least {low}, got {v}.")
+    return v
+
+
 def _render(where: _Where, table: Any, base: RenderSettings, path: tuple) -> RenderSettings:
     _typed(where, table, dict, path, "a table of render settings")
     _check_keys(where, table, set(_RENDER_DEFAULTS), path)
     values = {}
     for key, value in table.items():
         if key == "data":
-            values[key] = _typed(where, value, str, path + (key,), "'sample', 'mnist' or a folder of images")
+            values[key] = _data_folder(where, value, path + (key,))
         else:
             v = _typed(where, value, int, path + (key,), "a whole number")
             low = 0 if key in ("diversity", "seed", "examples") else 1
             if v < low:
                 raise where.error(path + (key,), f"must be at least {low}, got {v}.")
+            if key == "seed" and v > MAX_SEED:
+                raise where.error(path + (key,), f"must be at most 2**64 - 1 ({MAX_SEED}), got {v}.")
             values[key] = v
     return replace(base, **values)
+
+
+def _data_folder(where: _Where, value: Any, path: tuple) -> str:
+    """``render.data``: 'sample', or a folder (relative to the spec, like weights and images) that exists now."""
+    value = _typed(where, value, str, path, "'sample', an MNIST folder or a folder of images")
+    if value == "sample":
+        return value
+    if not os.path.isabs(value) and where.source != "<string>":
+        value = str(Path(where.source).parent / value)
+    if not Path(value).is_dir():
+        raise where.error(path, f"{value!r} is not a folder; give 'sample', an MNIST folder or a folder of images (relative to the spec).")
+    return value
 
 
 def _channels(where: _Where, value: Any, count: int, path: tuple, needle: str | None = None) -> tuple[int, ...]:
@@ -322,6 +345,7 @@ def parse_spec(
         views = m.get("views", list(VIEWS))
         _typed(where, views, list, path + ("views",), f"a list of views from {sorted(VIEWS)}")
         for j, v in enumerate(views):
+            _typed(where, v, str, path + ("views", j), f"a view name from {sorted(VIEWS)}")
             if v not in VIEWS:
                 raise where.error(path + ("views", j), str(unknown_name("view", v, sorted(VIEWS))), needle=f'"{v}"')
         render = _render(where, m.get("render", {}), base, path + ("render",))
@@ -405,8 +429,8 @@ def _load_options(where: _Where, m: dict, path: tuple, source: str) -> tuple[tup
         v = m[key]
         if isinstance(v, str):
             return tuple(parsed(key, parse_input_size, v) if key == "input_size" else parsed(key, parse_floats, v, key))
-        if not (isinstance(v, list) and v and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)):
-            raise where.error(path + (key,), f"expected a list of numbers or a string, got {v!r}.")
+        if not (isinstance(v, list) and v and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v)):
+            raise where.error(path + (key,), f"expected a list of finite numbers or a string, got {v!r}.")
         if key == "input_size":
             return tuple(parsed(key, parse_input_size, "x".join(str(x) for x in v)))
         return tuple(kind(x) for x in v)
@@ -446,7 +470,7 @@ def _reports(
     for i, r in enumerate(raw):
         path = ("reports", i)
         _typed(where, r, dict, path, "a table")
-        kind = r.get("kind")
+        kind = _typed(where, r.get("kind"), str, path + ("kind",), f"a report kind from {sorted(REPORTS)}")
         if kind not in REPORTS:
             raise where.error(path + ("kind",), str(unknown_name("report kind", str(kind), sorted(REPORTS))))
         _check_keys(where, r, _REPORT_KEYS[kind], path)
@@ -457,6 +481,8 @@ def _reports(
                 )
         name = _typed(where, r["model"], str, path + ("model",), "a model name")
         weights = r.get("weights")
+        if weights is not None:
+            _typed(where, weights, str, path + ("weights",), "a weights file or 'random'")
         if weights is not None and weights != "random" and not os.path.isabs(weights) and source != "<string>":
             weights = str(Path(source).parent / weights)
         index = next((k for k, e in enumerate(entries) if e.name == name and e.weights == weights), None)
@@ -480,20 +506,21 @@ def _reports(
             for key in ("data", "train_data"):
                 if key in r:
                     value = _typed(where, r[key], str, path + (key,), "'sample' or an MNIST folder")
-                    data[key] = (
-                        value
-                        if value == "sample" or os.path.isabs(value) or source == "<string>"
-                        else str(Path(source).parent / value)
-                    )
+                    data[key] = _data_folder(where, value, path + (key,))
             out.append(ReportSpec(kind, title, index, image, **data))
             continue
         layer = _typed(where, r["layer"], str, path + ("layer",), "a layer name")
+        for key in ("target", "vs"):
+            if r.get(key) is not None:
+                _typed(where, r[key], (str, int), path + (key,), "a class name or index")
         try:
             model.layer(layer)
             target = model.class_index(r["target"])
             vs = model.class_index(r["vs"]) if r.get("vs") is not None else None
         except VizcnnError as exc:
             raise where.error(path, str(exc)) from None
+        if vs == target:
+            raise where.error(path + ("vs",), f"target and vs are the same class ({model.categories[target]!r}); pick two different classes.")
         method = _typed(
             where, r.get("method", "LayerGradientXActivation"), str, path + ("method",), "an attribution method"
         )
@@ -506,9 +533,9 @@ def _reports(
         out.append(
             ReportSpec(
                 kind, title, index, image, layer=layer, target=target, vs=vs,
-                top=_typed(where, r.get("top", 8), int, path + ("top",), "a whole number"),
+                top=_at_least(where, r.get("top", 8), 1, path + ("top",)),
                 method=method,
-                fv_steps=_typed(where, r.get("fv_steps", 0), int, path + ("fv_steps",), "a whole number"),
+                fv_steps=_at_least(where, r.get("fv_steps", 0), 0, path + ("fv_steps",)),
             )
         )  # fmt: skip
     return out

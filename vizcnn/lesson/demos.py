@@ -17,6 +17,7 @@ picture), and write an animated GIF or PNG frames of the sliding window.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,7 +30,8 @@ from PIL import Image, ImageDraw
 
 from .._io import atomic_path
 from ..arithmetic import output_size
-from ..errors import VizcnnError
+from ..errors import VizcnnError, expect_int
+from ..limits import SLIDE_CELLS, check_seed
 from ..draw.figure import PNGResult, font
 
 __all__ = [
@@ -79,8 +81,31 @@ def _nested(t: torch.Tensor) -> list:
     return [_nested(r) for r in t] if t.ndim else _num(t)
 
 
+#: Largest absolute value a demo matrix or bias may hold: what a slide can print (and no product overflows).
+MAX_VALUE = 1e6
+#: At most this many panels in the padding demo (combinations of padding and stride).
+MAX_PANELS = 12
+
+
 def _check_geometry(h: int, w: int, kh: int, kw: int, stride: int, padding: int) -> tuple[int, int]:
-    return output_size(h, kh, stride, padding), output_size(w, kw, stride, padding)
+    out = output_size(h, kh, stride, padding), output_size(w, kw, stride, padding)
+    _check_slide(max(h, w), padding)
+    return out
+
+
+def _check_slide(size: int, padding: int) -> None:
+    """Refuse a padded input with more than :data:`~vizcnn.limits.SLIDE_CELLS` cells per side: no slide shows it."""
+    if size + 2 * padding > SLIDE_CELLS:
+        raise VizcnnError(
+            f"a {size}x{size} input with padding {padding} is {size + 2 * padding} cells wide; the demos draw every "
+            f"cell, so they are limited to {SLIDE_CELLS} cells per side (input plus padding on both sides)."
+        )
+
+
+def _check_value(value: float, what: str) -> float:
+    if not math.isfinite(value) or abs(value) > MAX_VALUE:
+        raise VizcnnError(f"the {what} {value!r} is not a number a slide can show; use finite values up to {MAX_VALUE:g} in size.")
+    return float(value)
 
 
 @dataclass
@@ -347,12 +372,22 @@ class PoolDemo(_SlidingWindow):
 
 
 def _as_image(image, what: str = "image") -> torch.Tensor:
-    t = image if isinstance(image, torch.Tensor) else torch.tensor(image, dtype=torch.float64)
+    if isinstance(image, str):
+        raise TypeError(f"the {what} is a matrix (nested lists or a tensor); parse text such as '1,2;3,4' with parse_matrix.")
+    try:
+        t = image if isinstance(image, torch.Tensor) else torch.tensor(image, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        raise VizcnnError(f"the {what} must be a matrix of numbers with rows of equal length, e.g. [[1, 2], [3, 4]].") from None
     t = t.to(torch.float64)
     if t.ndim == 2:
         t = t[None]
     if t.ndim != 3 or t.numel() == 0:
         raise VizcnnError(f"the {what} must be a matrix (H, W) or channels of matrices (C, H, W); got shape {list(t.shape)}.")
+    if t.shape[0] > 4:
+        raise VizcnnError(f"the {what} has {t.shape[0]} channels; the demos draw at most 4.")
+    _check_slide(max(t.shape[1:]), 0)
+    if not bool(torch.isfinite(t).all()) or float(t.abs().max()) > MAX_VALUE:
+        raise VizcnnError(f"the {what} holds NaN, infinite or huge values; use finite numbers up to {MAX_VALUE:g} in size.")
     return t
 
 
@@ -378,6 +413,7 @@ def conv_demo(
             kernel, a kernel larger than the padded input).
     """
     x, k = _as_image(image), _as_image(kernel, "kernel")
+    bias = _check_value(bias, "bias")
     c, h, w = x.shape
     if k.shape[0] != c:
         raise VizcnnError(f"the kernel has {k.shape[0]} channel(s) but the image has {c}; give one kernel slice per input channel.")
@@ -422,6 +458,7 @@ def pool_demo(
     Raises:
         VizcnnError: an unknown mode, padding over half the window, a window larger than the padded input.
     """
+    expect_int(size, "size", 1)
     if mode not in get_args(PoolMode):
         raise VizcnnError(f"unknown pooling mode {mode!r}; use one of {', '.join(get_args(PoolMode))}.")
     x = _as_image(image)
@@ -453,6 +490,9 @@ def multichannel_demo(*, seed: int = 0, size: int = 5, stride: int = 1, padding:
     The three channel-wise products sum, with the bias, to one output map:
     a filter always spans every input channel.
     """
+    check_seed(seed)
+    _check_slide(expect_int(size, "size", 1), expect_int(padding, "padding", 0))
+    _check_value(bias, "bias")
     gen = torch.Generator().manual_seed(seed)
     image = torch.randint(0, 3, (3, size, size), generator=gen).double()
     kernel = torch.randint(-1, 2, (3, 3, 3), generator=gen).double()
@@ -552,4 +592,10 @@ def padding_demo(size: int = 5, kernel: int = 3, paddings: Sequence[int] = (0, 1
     Raises:
         VizcnnError: a combination where the kernel does not fit the padded input.
     """
-    return PaddingDemo(size, kernel, [(p, s, output_size(size, kernel, s, p)) for p in paddings for s in strides])
+    if not paddings or not strides:
+        raise VizcnnError("give at least one padding and one stride to show.")
+    if len(paddings) * len(strides) > MAX_PANELS:
+        raise VizcnnError(f"{len(paddings)} paddings x {len(strides)} strides make too many panels; the demo shows at most {MAX_PANELS}.")
+    rows = [(p, s, output_size(size, kernel, s, p)) for p in paddings for s in strides]
+    _check_slide(size, max(paddings, default=0))
+    return PaddingDemo(size, kernel, rows)

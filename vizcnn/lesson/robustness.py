@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ..data import Digits
-from ..errors import VizcnnError, unknown_name
+from ..errors import VizcnnError, expect, unknown_name
 from ..evaluate import predict_digits
 from ..models import Model
 from ..draw.figure import PNGResult, figure_to_image, image_grid, to_uint8
@@ -191,6 +191,8 @@ def robustness(
     """
     from tqdm import tqdm
 
+    expect(digits, Digits, "digits", "a Digits, e.g. vizcnn.data.mnist('sample')")
+    expect(methods, dict, "methods", "a dict of display name -> Model or TemplateClassifier")
     if not methods:
         raise VizcnnError("robustness needs at least one method to compare.")
     if deformations is None:

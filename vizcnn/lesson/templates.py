@@ -24,7 +24,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from ..data import Digits
-from ..errors import VizcnnError
+from ..errors import VizcnnError, expect
 from ..draw.figure import PNGResult, font, image_grid, to_uint8
 
 __all__ = ["Method", "TemplateClassifier", "TemplateScores"]
@@ -69,6 +69,7 @@ class TemplateClassifier(PNGResult):
         Raises:
             VizcnnError: a class has no digits to average.
         """
+        expect(digits, Digits, "digits", "a Digits, e.g. vizcnn.data.mnist('sample')")
         x = _as_batch(digits.images)
         y = torch.as_tensor(digits.labels)
         missing = [d for d in range(10) if not (y == d).any()]

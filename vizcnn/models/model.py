@@ -142,6 +142,8 @@ class Model:
             raise VizcnnError(f"that module is not part of {self.name}.")
         if isinstance(name, Layer):
             return name
+        if not isinstance(name, str):
+            raise TypeError(f"a layer is a name such as 'conv2', a module path or a module, not {type(name).__name__}.")
         path = self.aliases.get(name, name)
         if path not in self._modules or not path:
             underscored = {p.replace(".", "_"): p for p in self._modules if p}
@@ -163,6 +165,8 @@ class Model:
     # -- classes ----------------------------------------------------------
     def class_index(self, target: str | int) -> int:
         """Class name (case-insensitive) or index -> output index; close matches on a miss."""
+        if not isinstance(target, (str, int, np.integer)) or isinstance(target, bool):
+            raise TypeError(f"a class is a name or an index, not {target!r} ({type(target).__name__}).")
         if isinstance(target, str):
             key = target.strip()
             by_name = {c.lower(): i for i, c in enumerate(self.categories)}

@@ -28,8 +28,12 @@ def torch_hub_checkpoint(url: str) -> Path:
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Read a state dict from ``.safetensors`` or a ``torch.save`` file (``weights_only=True``)."""
     path = Path(path)
+    if path.is_dir():
+        raise VizcnnError(f"weights {str(path)!r} is a folder; give the weights file (.pth, .pt or .safetensors) in it.")
     if not path.is_file():
         raise WeightsNotFoundError(f"weights file {str(path)!r} does not exist. Check the path given with --weights.")
+    if path.stat().st_size == 0:
+        raise VizcnnError(f"weights file {str(path)!r} is empty (0 bytes); was it copied or saved completely?")
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -40,8 +44,9 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     except pickle.UnpicklingError:
         if not zipfile.is_zipfile(path):  # torch.save writes a zip archive
             raise VizcnnError(
-                f"{str(path)!r} is not a weights file: torch.load cannot read it. Give a state dict saved with "
-                "torch.save(model.state_dict(), path) or a .safetensors file."
+                f"{str(path)!r} is not a weights file: it is {_what_is(path)}, not a zip archive written by torch.save "
+                "nor a .safetensors file. Give a state dict saved with torch.save(model.state_dict(), path) or a "
+                ".safetensors file."
             ) from None
         raise VizcnnError(
             f"{str(path)!r} holds Python objects besides tensors (a whole pickled model?), and vizcnn loads "
@@ -49,9 +54,11 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             "torch.save(model.state_dict(), path), or as .safetensors."
         ) from None
     except Exception as exc:  # torch and safetensors raise many kinds here
-        reason = str(exc).splitlines()[0][:200]
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        kind = "a .safetensors file" if path.suffix == ".safetensors" else "a zip archive written by torch.save"
         raise VizcnnError(
-            f"cannot read weights from {str(path)!r} ({reason}). Give a state dict saved with "
+            f"cannot read weights from {str(path)!r}: it is {_what_is(path)}, not {kind} "
+            f"(the loader said: {type(exc).__name__}: {reason}). Give a state dict saved with "
             "torch.save(model.state_dict(), path) or a .safetensors file."
         ) from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
@@ -62,6 +69,27 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             "Save one with torch.save(model.state_dict(), path)."
         )
     return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+#: Leading bytes of the file types most often given by mistake.
+_SIGNATURES = {
+    b"PK\x03\x04": "a zip archive", b"\x1f\x8b": "a gzip file", b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image",
+    b"%PDF": "a PDF document", b"\x80": "a bare pickle stream (an old torch.save format, or not from torch)",
+    b"{": "text that looks like JSON", b"<": "text that looks like HTML or XML",
+}  # fmt: skip
+
+
+def _what_is(path: Path) -> str:
+    """What ``path`` looks like, from its size and first bytes, for error messages."""
+    with open(path, "rb") as f:
+        head = f.read(512)
+    size = path.stat().st_size
+    kind = next((name for sig, name in _SIGNATURES.items() if head.startswith(sig)), None)
+    if kind is None:
+        text = head.decode("utf-8", errors="replace")
+        printable = all(ch.isprintable() or ch in "\t\r\n" for ch in text[:-1])  # the last may be a cut character
+        kind = "a text file" if printable else f"binary data of an unknown kind (starting {head[:8].hex(' ')})"
+    return f"{kind} of {size} bytes"
 
 
 def load_into(net: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:

@@ -20,7 +20,8 @@ import torch
 from torch import nn
 
 from ..device import default_device
-from ..errors import VizcnnError, WeightsNotFoundError, unknown_name
+from ..errors import VizcnnError, WeightsNotFoundError, expect, expect_int, unknown_name
+from ..limits import check_finite, check_memory
 from . import custom
 from .layers import derive_aliases
 from .mnist_nets import LeNet, MnistCNN
@@ -155,6 +156,28 @@ def _missing_weights_message(spec: ModelSpec, path: Path) -> str:
     return msg
 
 
+def _check_load_args(name, weights, input_size, mean, std, categories) -> None:
+    """``TypeError`` or :class:`VizcnnError` for arguments :func:`load_model` cannot use, before anything is built."""
+    expect(name, (str, os.PathLike, nn.Module, torch.export.ExportedProgram), "name",
+           "a model name such as 'mnist-cnn', 'torchvision:NAME', 'module.path:callable', a .pt/.pt2 file, or an nn.Module")  # fmt: skip
+    if weights is not None:
+        expect(weights, (str, os.PathLike), "weights", "a weights file path, 'random' or None")
+    if input_size is not None:
+        expect(input_size, (tuple, list), "input_size", "(C, H, W), e.g. (3, 32, 32)")
+        if len(input_size) != 3:
+            raise VizcnnError(f"input_size must be (C, H, W), e.g. (3, 32, 32); got {tuple(input_size)}.")
+        c, h, w = (expect_int(v, "input_size", 1) for v in input_size)
+        # load_model runs one dummy image through the network; a conv net holds tens of copies of it
+        check_memory(64 * 4 * c * h * w, f"an input of {c}x{h}x{w}", "give a smaller --input-size")
+    for key, values in (("mean", mean), ("std", std)):
+        if values is not None:
+            expect(values, (tuple, list), key, "a list of numbers, one or one per channel")
+            for v in values:
+                check_finite(v, key)
+    if categories is not None:
+        expect(categories, (tuple, list), "categories", "a list of class names")
+
+
 def load_model(
     name: str | nn.Module | torch.export.ExportedProgram,
     weights: str | os.PathLike | None = None,
@@ -187,6 +210,7 @@ def load_model(
         VizcnnError: unknown name, or weights that do not fit.
         WeightsNotFoundError: the default weights are not on this machine.
     """
+    _check_load_args(name, weights, input_size, mean, std, categories)
     device = torch.device(device) if device else default_device()
     name = os.fspath(name) if isinstance(name, os.PathLike) else name
     if not isinstance(name, str) or (name not in _REGISTRY and custom.is_custom(name)):

@@ -21,7 +21,7 @@ Why it is faster than lucent's ``render_vis`` for the same pictures:
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Literal
@@ -31,8 +31,10 @@ from PIL import Image
 
 from ..activations import channel_count
 from ..cache import ResultCache, cache_key
-from ..errors import VizcnnError
+from ..errors import VizcnnError, expect, expect_channels, expect_int
 from ..hooks import capture
+from ..limits import activation_bytes, check_memory, check_seed
+from ..models import Model
 from ..draw.figure import PNGResult, image_grid, to_uint8
 from . import param as param_mod
 from .objectives import OUTPUT, Objective, channels_per_image
@@ -116,10 +118,21 @@ def _frozen(net: torch.nn.Module):
             p.requires_grad_(flag)
 
 
-def _check_size(model, size: int | None) -> int:
+def _check_size(model, size: int | None, batch: int = 1, seed: int = 0, steps: int = 1) -> int:
+    """The image side to render, after checking the arguments and that ``batch`` images of it fit in memory."""
+    expect(model, Model, "model", "a Model from vizcnn.load_model(...)")
+    if size is not None:
+        expect_int(size, "size", 0)
+    expect_int(batch, "batch", 1)
+    expect_int(steps, "steps", 1)
+    check_seed(seed)
     size = size or (model.input.size if model.input.channels == 1 else min(model.input.size, 128))
     if size < 8:
         raise VizcnnError(f"image size {size} is too small: use --size 8 or more.")
+    # the network's working set scales with the pixels; forward, backward, transforms and Adam hold ~6 copies
+    scale = (size / model.input.size) ** 2
+    need = 6 * batch * scale * activation_bytes(model.net, model.input.shape, model.device) + 64 * batch * size * size
+    check_memory(need, f"rendering {batch} image(s) of {size}x{size}", "use a smaller --size, fewer channels or a smaller --diversity", model.device)
     return int(size)
 
 
@@ -255,7 +268,8 @@ def render(
         measure: objective whose per-image value is reported (default ``obj``).
         labels: captions (default ``obj``'s description and the batch index).
     """
-    size = _check_size(model, size)
+    expect(obj, Objective, "obj", "an objective such as optvis.channel('conv3', 5)")
+    size = _check_size(model, size, batch, seed, steps)
     if transforms == "standard":
         transforms = standard(size)
     elif transforms is not None and not isinstance(transforms, Transforms):
@@ -290,9 +304,10 @@ def render_channels(
     weights, layer, channel and settings, and later calls only render what is
     missing. ``kw`` goes to :func:`render` (``param``, ``transforms``, ``lr``).
     """
-    if isinstance(channels, int):
-        channels = [channels]
-    channels = [int(c) for c in channels]
+    expect(model, Model, "model", "a Model from vizcnn.load_model(...)")
+    expect(layer, (str, torch.nn.Module), "layer", "a layer name such as 'conv3', a module path or a module")
+    channels = [expect_int(channels, "channels", 0)] if not isinstance(channels, Iterable) else expect_channels(channels)
+    expect_int(diversity, "diversity", 0)
     resolved = model.layer(layer)
     count = channel_count(model, resolved)
     bad = [c for c in channels if not 0 <= c < count]
@@ -300,8 +315,8 @@ def render_channels(
         raise VizcnnError(
             f"channel {bad[0]} is out of range: layer {layer} has {count} channels (0-{count - 1})."
         )
-    size = _check_size(model, size)
     reps = max(1, int(diversity))
+    size = _check_size(model, size, len(dict.fromkeys(channels)) * reps, seed, steps)
     # every setting that changes the pictures, defaults filled in so that equal calls share keys
     settings = dict(
         engine=ENGINE_VERSION, steps=steps, size=size, seed=seed, diversity=diversity, param=kw.get("param", "fourier"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,9 +37,12 @@ def parse_input_size(text: str) -> tuple[int, int, int]:
 def parse_floats(text: str, flag: str) -> tuple[float, ...]:
     """``"0.5,0.5,0.5"`` -> ``(0.5, 0.5, 0.5)``; ``flag`` names the option in the error."""
     try:
-        return tuple(float(p) for p in text.split(","))
+        values = tuple(float(p) for p in text.split(","))
+        if all(math.isfinite(v) for v in values):
+            return values
+        raise ValueError
     except ValueError:
-        raise VizcnnError(f"cannot read {flag} {text!r}: give comma-separated numbers, one per channel (e.g. 0.5,0.5,0.5).") from None
+        raise VizcnnError(f"cannot read {flag} {text!r}: give comma-separated finite numbers, one per channel (e.g. 0.5,0.5,0.5).") from None
 
 
 def read_classes(path: str | os.PathLike) -> list[str]:
@@ -48,6 +52,8 @@ def read_classes(path: str | os.PathLike) -> list[str]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise VizcnnError(f"cannot read the class names file {str(path)!r}: {exc.strerror or exc}. Check the path given with --classes.") from None
+    except UnicodeDecodeError:
+        raise VizcnnError(f"the class names file {str(path)!r} is not UTF-8 text; save it as UTF-8 (one name per line, or a JSON list).") from None
     if text.lstrip().startswith("["):
         try:
             names = json.loads(text)

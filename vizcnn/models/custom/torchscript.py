@@ -42,7 +42,10 @@ def load_torchscript(path: Path, device) -> nn.Module:
     try:
         net = torch.jit.load(io.BytesIO(data), map_location=device)
     except Exception as exc:  # torch raises RuntimeError with long C++ messages
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise VizcnnError(f"cannot load the TorchScript file {str(path)!r}: {first}.") from None
+        reason = next((line.strip() for line in str(exc).splitlines() if line.strip()), "no reason given")
+        raise VizcnnError(
+            f"cannot load the TorchScript file {str(path)!r} (torch.jit.load said: {type(exc).__name__}: {reason[:200]}). "
+            "Is it a complete file written by torch.jit.save?"
+        ) from None
     refuse_hooks(net)
     return net
