@@ -87,7 +87,7 @@ def test_missing_weights_say_where_and_how(tmp_path, monkeypatch):
 
 
 def test_missing_weights_cli_exit_code_no_traceback(tmp_path):
-    env = {"TORCH_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    env = {"TORCH_HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "VIZCNN_OFFLINE": "1"}
     proc = subprocess.run([sys.executable, "-m", "vizcnn", "layers", "alexnet"], capture_output=True, text=True, env=env)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "--weights FILE" in proc.stderr
