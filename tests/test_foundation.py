@@ -191,3 +191,18 @@ def test_weights_files_that_are_not_state_dicts(tmp_path):
     assert code == 2 and "weights_only=True" in err and "state_dict()" in err and "Traceback" not in err
     code, _, err = run_cli("layers", "lenet", "--weights", str(tmp_path / "noise.pth"))
     assert code == 2 and "is not a weights file" in err
+
+
+def test_bundled_photos():
+    from vizcnn.data import load_image
+    from vizcnn.data.images import PHOTOS, photo_path
+
+    cat = load_image("photo:cat")
+    assert cat.mode == "RGB" and cat.size == (451, 300)
+    assert load_image("photo:espresso").size == (600, 400)
+    sources = (photo_path("cat").parent / "SOURCES.txt").read_text()
+    assert all(f"photo:{name}" in sources for name in PHOTOS) and sources.count("CC0") >= 2
+    with pytest.raises(VizcnnError, match="unknown photo .photo:dog.*Valid photos: photo:cat, photo:espresso"):
+        load_image("photo:dog")
+    code, out, err = run_cli("activations", "alexnet", "conv1", "--weights", "random", "--image", "photo:cat", "-o", "/dev/null")
+    assert code == 0, err
