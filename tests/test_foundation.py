@@ -206,3 +206,23 @@ def test_bundled_photos():
         load_image("photo:dog")
     code, out, err = run_cli("activations", "alexnet", "conv1", "--weights", "random", "--image", "photo:cat", "-o", "/dev/null")
     assert code == 0, err
+
+
+def test_render_refuses_a_size_a_vit_cannot_take(tmp_path, monkeypatch):
+    """torchvision's ViT asserts its image size; vizcnn says so in one paragraph and renders at the model's own size."""
+    (tmp_path / "tiny_vit.py").write_text(
+        "import torchvision\n"
+        "def make():\n"
+        "    return torchvision.models.VisionTransformer(image_size=32, patch_size=8, num_layers=1, num_heads=2,\n"
+        "                                               hidden_dim=16, mlp_dim=16, num_classes=10)\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    args = ("render", "tiny_vit:make", "conv_proj:0", "--input-size", "3x32x32", "--steps", "2", "--quiet")
+    code, _, err = run_cli(*args, "--size", "16", "-o", "a.png")
+    assert code == 2 and "cannot take 16x16 images, only its own 32x32: use --size 32" in " ".join(err.split())
+    assert "Traceback" not in err and not (tmp_path / "a.png").exists()
+    code, out, err = run_cli(*args, "--size", "32", "-o", "b.png")
+    assert code == 0, err
+    from PIL import Image
+
+    assert Image.open(tmp_path / "b.png").size[0] > 0

@@ -2,7 +2,7 @@
 
 The measurement: all conv/linear weights set to 1/fan_in (positive), max pools
 replaced by average pools, BatchNorm neutral (eval mode, fresh statistics), an
-all-ones input. Then the gradient of one unit near the centre of the layer's
+all-ones input, float64 (in float32 the faintest paths at the edge round away). Then the gradient of one unit near the centre of the layer's
 map is nonzero exactly on the input pixels that unit sees; the gradient of its
 right-hand neighbour is shifted by the jump. The input is chosen large enough
 that the support does not touch the border (asserted, so a clipped measurement
@@ -54,7 +54,7 @@ def _measure(net: nn.Module, path: str, size: int, monkeypatch) -> tuple[int, in
     """(extent, jump, centre of the measured unit, its index) of the centre unit of ``path``, from gradients."""
     # Inception's blocks call F.max_pool2d directly: measure with average pools there too.
     monkeypatch.setattr(nn.functional, "max_pool2d", lambda x, kernel_size, stride=None, padding=0, *a, **k: nn.functional.avg_pool2d(x, kernel_size, stride, padding, ceil_mode=k.get("ceil_mode", False)))
-    net = _measurable(net)
+    net = _measurable(net).double()  # float32 rounds the faintest paths at the field's edge away
     module = dict(net.named_modules())[path]
     kept = {}
 
@@ -62,7 +62,7 @@ def _measure(net: nn.Module, path: str, size: int, monkeypatch) -> tuple[int, in
         kept["out"] = out
         raise _Stop
 
-    x = torch.ones(1, 3, size, size, requires_grad=True)
+    x = torch.ones(1, 3, size, size, dtype=torch.double, requires_grad=True)
     handle = module.register_forward_hook(hook)
     try:
         net(x)
@@ -111,8 +111,8 @@ SLOW = [
     ("resnet50", "layer2", 160),
     ("resnet50", "layer4", 480),
     ("resnet18", "layer4", 480),
-    ("densenet121", "features.denseblock3", 480),
-    ("inception_v3", "Mixed_6e", 960),
+    ("densenet121", "features.transition2", 320),
+    ("inception_v3", "Mixed_6b", 384),
     ("mobilenet_v2", "features.18", 544),
 ]
 slow = pytest.mark.skipif(os.environ.get("VIZCNN_SLOW") != "1", reason="deep layers of big nets: set VIZCNN_SLOW=1")
@@ -131,12 +131,15 @@ def test_graph_matches_gradient_support_deep_layers(arch, path, size, monkeypatc
 
 
 def test_published_values():
-    """Araujo et al. (Distill 2019) and the AlexNet/VGG papers' arithmetic: ResNet-18 layer4, Inception v3 Mixed_7c, AlexNet conv5, VGG-16 conv5_3."""
-    assert receptive_fields(_net("resnet18"), (3, 224, 224))["layer4"].size == (435, 435)
-    assert receptive_fields(_net("resnet18"), (3, 224, 224))["layer4"].jump == (32, 32)
-    assert receptive_fields(_net("inception_v3"), (3, 299, 299))["Mixed_7c"].size == (1311, 1311)
+    """Araujo et al. (Distill 2019) and the AlexNet/VGG papers' arithmetic: ResNet-18 layer4, Inception v3 Mixed_7c, AlexNet conv5, VGG-16 conv5_3.
+
+    The field does not depend on the input size, so small inputs keep this cheap.
+    """
+    resnet = receptive_fields(_net("resnet18"), (3, 64, 64))["layer4"]
+    assert resnet.size == (435, 435) and resnet.jump == (32, 32)
+    assert receptive_fields(_net("inception_v3"), (3, 75, 75))["Mixed_7c"].size == (1311, 1311)
     assert receptive_fields(_net("alexnet"), (3, 224, 224))["features.10"].size == (163, 163)
-    assert receptive_fields(_net("vgg16"), (3, 224, 224))["features.28"].size == (196, 196)
+    assert receptive_fields(_net("vgg16"), (3, 32, 32))["features.28"].size == (196, 196)
 
 
 def test_residual_branch_does_not_add_up():
@@ -168,7 +171,7 @@ def test_untraceable_graph_falls_back_to_the_chain_rule():
             self.c2 = nn.Conv2d(1, 1, 3, stride=2)
 
         def forward(self, x):
-            if x.sum() > 0:  # data-dependent control flow: torch.fx cannot trace it
+            if x.sum() >= 0:  # data-dependent control flow: torch.fx cannot trace it
                 x = self.c1(x)
             return self.c2(x)
 

@@ -433,8 +433,14 @@ def _traced(net: nn.Module, input_shape: tuple[int, ...]) -> dict[str, Receptive
     graph = _Tracer().trace(net)
     gm = fx.GraphModule(net, graph)
     device = next((p.device for p in net.parameters()), torch.device("cpu"))
+    x = torch.zeros(1, *input_shape, device=device)
     with torch.no_grad():
-        ShapeProp(gm).propagate(torch.zeros(1, *input_shape, device=device))
+        try:  # shapes only: fake tensors skip the arithmetic
+            from torch._subclasses.fake_tensor import FakeTensorMode
+
+            ShapeProp(gm, fake_mode=FakeTensorMode(allow_non_fake_inputs=True)).propagate(x)
+        except Exception:  # noqa: BLE001 - an op fake tensors do not support: run it for real
+            ShapeProp(gm).propagate(x)
     states = _Walk(gm).run()
     return {path: _to_field(states.get(node)) for path, node in _first_runs(gm).items()}
 

@@ -117,9 +117,17 @@ def _frozen(net: torch.nn.Module):
 
 
 def _check_size(model, size: int | None) -> int:
+    given = size is not None
     size = size or (model.input.size if model.input.channels == 1 else min(model.input.size, 128))
     if size < 8:
         raise VizcnnError(f"image size {size} is too small: use --size 8 or more.")
+    if size != model.input.size and not model.accepts_size(size):  # a ViT takes its own size only
+        if given:
+            raise VizcnnError(
+                f"{model.name} cannot take {size}x{size} images, only its own {model.input.size}x{model.input.size}: "
+                f"use --size {model.input.size} (or leave --size out)."
+            )
+        size = model.input.size
     return int(size)
 
 
