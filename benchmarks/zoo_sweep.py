@@ -4,15 +4,15 @@
     PYTHONPATH=. python benchmarks/zoo_sweep.py --models 'resnet*' --timeout 300
     PYTHONPATH=. python benchmarks/zoo_sweep.py --markdown sweep.md  # the README's table
 
-Each model runs in its own subprocess with a time limit, so one slow or
-crashing model cannot stall the sweep. With random weights (``--weights
+Each model runs in its own forked process (torch imported once, before the
+fork) with a time limit, so one slow or crashing model cannot stall the sweep. With random weights (``--weights
 random``, ``VIZCNN_OFFLINE=1``: nothing is downloaded) it runs ``layers``,
 ``filters`` on the first conv, ``activations`` and ``examples`` (on the
 bundled photos) on the middle conv, ``render`` (2 steps at the model's own
 input size) and ``attribute`` on the last conv. A command works (exit 0), is
 refused (exit 2 with one paragraph, no traceback) or fails (anything else).
 
-Each subprocess builds the model once (the first command, ``layers``, goes
+Each process builds the model once (the first command, ``layers``, goes
 through the whole loading path; the others reuse the network). Baseline:
 ``vizcnn layers`` on the same model (build + forward passes); the table gives
 each model's total time as a ratio to it.
@@ -27,8 +27,6 @@ import io
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -55,7 +53,7 @@ def _cli(*argv: str) -> tuple[int, str, str, float]:
 
 
 def _load_once() -> None:
-    """Build each model once per subprocess: random initialisation of a large model is slow on a CPU.
+    """Build each model once per process: random initialisation of a large model is slow on a CPU.
 
     The first command (``layers``) goes through the whole loading path; the
     others get the same network back.
@@ -110,35 +108,50 @@ def _one(name: str, folder: Path) -> None:
     report(f"attribute {last}", _cli("attribute", name, *w, "--image", "photo:cat", "--layer", last, "--target", "0", *o("a.html")))
 
 
+def _child(name: str, tmp: str, results: str) -> None:
+    """In the forked process: run the commands, their JSON lines into ``results``."""
+    with open(results, "w") as f, contextlib.redirect_stdout(f):
+        _one(name, Path(tmp))
+
+
 def _sweep(names: list[str], timeout: float, log: Path | None) -> list[dict]:
+    import multiprocessing
+
+    import vizcnn.cli  # noqa: F401 - imported once here; each forked child starts with it (no torch import per model)
+    import vizcnn.models  # noqa: F401
+
+    os.environ["VIZCNN_OFFLINE"] = "1"
+    fork = multiprocessing.get_context("fork")
     rows = []
-    env = dict(os.environ, VIZCNN_OFFLINE="1")
     for name in names:
         start = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="zoo_sweep_") as tmp:
-            try:
-                proc = subprocess.run(
-                    [sys.executable, __file__, "--one", name, "--tmp", tmp],
-                    capture_output=True, text=True, timeout=timeout, env=env,
-                )  # fmt: skip
-                lines, crashed = proc.stdout, proc.returncode != 0
-            except subprocess.TimeoutExpired as exc:
-                lines = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+            results = os.path.join(tmp, "results.jsonl")
+            proc = fork.Process(target=_child, args=(name, tmp, results))
+            proc.start()
+            proc.join(timeout)
+            crashed: str | bool = False
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
                 crashed = f"timed out after {timeout:.0f} s"
-        results = [json.loads(line) for line in lines.splitlines() if line.startswith("{")]
+            elif proc.exitcode != 0:
+                crashed = f"the process died (exit {proc.exitcode})"
+            lines = Path(results).read_text() if os.path.exists(results) else ""
+        results_ = [json.loads(line) for line in lines.splitlines() if line.startswith("{")]
         seconds = time.perf_counter() - start
-        layers = next((r["seconds"] for r in results if r["command"] == "layers"), None)
-        failed = [r for r in results if r["code"] not in (0, 2)]
-        refused = [r for r in results if r["code"] == 2]
-        if crashed or failed or len(results) < 6:
+        layers = next((r["seconds"] for r in results_ if r["command"] == "layers"), None)
+        failed = [r for r in results_ if r["code"] not in (0, 2)]
+        refused = [r for r in results_ if r["code"] == 2]
+        if crashed or failed or len(results_) < 6:
             why = failed[0] if failed else None
-            status = "FAILS: " + (f"{why['command']}: {why['message']}" if why else (crashed if isinstance(crashed, str) else "crashed"))
+            status = "FAILS: " + (f"{why['command']}: {why['message']}" if why else (crashed or "stopped early"))
         elif refused:
             status = "refused: " + "; ".join(f"{r['command'].split()[0]}: {r['message']}" for r in refused)
         else:
             status = "works"
         row = {"model": name, "status": status, "seconds": round(seconds, 1),
-               "ratio": round(seconds / layers, 1) if layers else None, "commands": results}  # fmt: skip
+               "ratio": round(seconds / layers, 1) if layers else None, "commands": results_}  # fmt: skip
         rows.append(row)
         if log:
             with open(log, "a") as f:
@@ -162,15 +175,12 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=600, help="seconds per model (default 600)")
     parser.add_argument("--json", metavar="FILE", help="append every model's results to FILE as JSON lines, as they come")
     parser.add_argument("--markdown", metavar="FILE", help="write the table as Markdown")
-    parser.add_argument("--one", help=argparse.SUPPRESS)
-    parser.add_argument("--tmp", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.one:
-        _one(args.one, Path(args.tmp))
-        return
     import torchvision.models as tvm
 
-    names = [f"torchvision:{n}" for n in tvm.list_models(module=tvm)] + ([] if args.no_timm else TIMM)
+    # smallest first (torchvision's weights metadata counts the parameters), so a short run covers the most families
+    arches = sorted(tvm.list_models(module=tvm), key=lambda a: tvm.get_model_weights(a).DEFAULT.meta["num_params"])
+    names = [f"torchvision:{n}" for n in arches] + ([] if args.no_timm else TIMM)
     names = [n for n in names if fnmatch.fnmatch(n.split(":", 1)[1], args.models)]
     rows = _sweep(names, args.timeout, Path(args.json) if args.json else None)
     works = sum(r["status"] == "works" for r in rows)

@@ -142,25 +142,37 @@ def test_published_values():
     assert receptive_fields(_net("vgg16"), (3, 32, 32))["features.28"].size == (196, 196)
 
 
+class Block(nn.Module):
+    """Two paths by hand: 3x3 then 3x3 conv beside a 1x1 shortcut, then a 3x3 stride-2 conv."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(1, 1, 3, padding=1)
+        self.b = nn.Conv2d(1, 1, 3, padding=1)
+        self.short = nn.Conv2d(1, 1, 1, stride=1)
+        self.down = nn.Conv2d(1, 1, 3, stride=2)
+
+    def forward(self, x):
+        return self.down(self.b(self.a(x)) + self.short(x))
+
+
 def test_residual_branch_does_not_add_up():
-    """A two-path block by hand: 3x3 conv then 3x3 conv beside a 1x1 shortcut sees 5 px, not 5 + 1."""
-
-    class Block(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.a = nn.Conv2d(1, 1, 3, padding=1)
-            self.b = nn.Conv2d(1, 1, 3, padding=1)
-            self.short = nn.Conv2d(1, 1, 1, stride=1)
-            self.down = nn.Conv2d(1, 1, 3, stride=2)
-
-        def forward(self, x):
-            return self.down(self.b(self.a(x)) + self.short(x))
-
+    """The two paths see 5 px and 1 px, aligned on the same centre: the add sees 5, not 5 + 1."""
     fields = receptive_fields(Block(), (1, 16, 16))
     assert fields["short"].size == (1, 1)
     assert fields["b"].size == (5, 5)
     # the add sees the union (5), then a 3x3 stride-2 conv: 5 + 2 = 7, jump 2, unit 0 centred on pixel 1
     assert fields["down"].size == (7, 7) and fields["down"].jump == (2, 2) and fields["down"].start == (1.0, 1.0)
+
+
+def test_exported_program_is_exact(tmp_path):
+    import vizcnn
+
+    program = torch.export.export(Block().eval(), (torch.zeros(2, 1, 16, 16),), dynamic_shapes=({0: torch.export.Dim("batch")},))
+    torch.export.save(program, tmp_path / "block.pt2")
+    model = vizcnn.load_model(tmp_path / "block.pt2", device="cpu")
+    rows = {r.path: r for r in layer_table(model.net, model.input.shape, dict(model.aliases))}
+    assert rows["down"].exact and rows["down"].receptive_field == 7 and rows["down"].jump == 2
 
 
 def test_untraceable_graph_falls_back_to_the_chain_rule():

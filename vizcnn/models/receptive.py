@@ -385,6 +385,16 @@ _FUNCTION_RULES: dict[Callable, Callable] = {
     torch.roll: _unknown,
 }
 
+_aten = torch.ops.aten
+_FUNCTION_RULES.update({  # exported programs (.pt2) keep these as ATen operators
+    _aten.flatten.using_ints: _flatten,
+    _aten.view.default: lambda w, node, st: w.reshape(node, st),
+    _aten.reshape.default: lambda w, node, st: w.reshape(node, st),
+    _aten.mean.dim: _reduce,
+    _aten.permute.default: _permute,
+    _aten.transpose.int: _transpose,
+})
+
 _METHOD_RULES: dict[str, Callable] = {
     "view": lambda w, node, st: w.reshape(node, st),
     "reshape": lambda w, node, st: w.reshape(node, st),
@@ -430,8 +440,12 @@ def _to_field(st: _State | None, exact: bool = True) -> ReceptiveField:
 def _traced(net: nn.Module, input_shape: tuple[int, ...]) -> dict[str, ReceptiveField]:
     from torch.fx.passes.shape_prop import ShapeProp
 
-    graph = _Tracer().trace(net)
-    gm = fx.GraphModule(net, graph)
+    from torch.export.unflatten import UnflattenedModule
+
+    root = net
+    if isinstance(net, UnflattenedModule):  # a .pt2 file: its own graph takes flat inputs
+        root = fx.GraphModule(net, net.graph)
+    gm = fx.GraphModule(root, _Tracer().trace(root))
     device = next((p.device for p in net.parameters()), torch.device("cpu"))
     x = torch.zeros(1, *input_shape, device=device)
     with torch.no_grad():
