@@ -71,8 +71,9 @@ def test_several_channels_in_one_pass(mnist_cnn, digits, conv3_all):
 
 
 def test_crop_boxes_follow_the_receptive_field(mnist_cnn, digits):
-    assert receptive_field(mnist_cnn, "conv1") == (5, 1, 0.0)  # 5x5, padding 2: unit (y, x) is centred on pixel (y, x)
-    assert receptive_field(mnist_cnn, "conv3") == (12, 2, 0.5)
+    conv1, conv3 = receptive_field(mnist_cnn, "conv1"), receptive_field(mnist_cnn, "conv3")
+    assert (conv1.size, conv1.jump, conv1.start) == ((5, 5), (1, 1), (0.0, 0.0))  # 5x5, padding 2: unit (y, x) is centred on pixel (y, x)
+    assert (conv3.size, conv3.jump, conv3.start) == ((12, 12), (2, 2), (0.5, 0.5))
     assert receptive_field(mnist_cnn, "fc1") is None
     fired = []
     handle = mnist_cnn.net.conv2.register_forward_hook(lambda _m, inputs, _out: fired.append(len(inputs[0])))

@@ -87,7 +87,7 @@ def test_missing_weights_say_where_and_how(tmp_path, monkeypatch):
 
 
 def test_missing_weights_cli_exit_code_no_traceback(tmp_path):
-    env = {"TORCH_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    env = {"TORCH_HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "VIZCNN_OFFLINE": "1"}
     proc = subprocess.run([sys.executable, "-m", "vizcnn", "layers", "alexnet"], capture_output=True, text=True, env=env)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "--weights FILE" in proc.stderr
@@ -191,3 +191,38 @@ def test_weights_files_that_are_not_state_dicts(tmp_path):
     assert code == 2 and "weights_only=True" in err and "state_dict()" in err and "Traceback" not in err
     code, _, err = run_cli("layers", "lenet", "--weights", str(tmp_path / "noise.pth"))
     assert code == 2 and "is not a weights file" in err
+
+
+def test_bundled_photos():
+    from vizcnn.data import load_image
+    from vizcnn.data.images import PHOTOS, photo_path
+
+    cat = load_image("photo:cat")
+    assert cat.mode == "RGB" and cat.size == (451, 300)
+    assert load_image("photo:espresso").size == (600, 400)
+    sources = (photo_path("cat").parent / "SOURCES.txt").read_text()
+    assert all(f"photo:{name}" in sources for name in PHOTOS) and sources.count("CC0") >= 2
+    with pytest.raises(VizcnnError, match="unknown photo .photo:dog.*Valid photos: photo:cat, photo:espresso"):
+        load_image("photo:dog")
+    code, out, err = run_cli("activations", "alexnet", "conv1", "--weights", "random", "--image", "photo:cat", "-o", "/dev/null")
+    assert code == 0, err
+
+
+def test_render_refuses_a_size_a_vit_cannot_take(tmp_path, monkeypatch):
+    """torchvision's ViT asserts its image size; vizcnn says so in one paragraph and renders at the model's own size."""
+    (tmp_path / "tiny_vit.py").write_text(
+        "import torchvision\n"
+        "def make():\n"
+        "    return torchvision.models.VisionTransformer(image_size=32, patch_size=8, num_layers=1, num_heads=2,\n"
+        "                                               hidden_dim=16, mlp_dim=16, num_classes=10)\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    args = ("render", "tiny_vit:make", "conv_proj:0", "--input-size", "3x32x32", "--steps", "2", "--quiet")
+    code, _, err = run_cli(*args, "--size", "16", "-o", "a.png")
+    assert code == 2 and "cannot take 16x16 images, only its own 32x32: use --size 32" in " ".join(err.split())
+    assert "Traceback" not in err and not (tmp_path / "a.png").exists()
+    code, out, err = run_cli(*args, "--size", "32", "-o", "b.png")
+    assert code == 0, err
+    from PIL import Image
+
+    assert Image.open(tmp_path / "b.png").size[0] > 0

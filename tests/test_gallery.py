@@ -315,9 +315,9 @@ def test_shipped_specs_validate(torch_home):
     spec, _models = load_spec(root / "mnist.toml")
     assert [sum(len(l.channels) for l in m.layers) for m in spec.models] == [16 + 32 + 64 + 64, 6 + 16]
     assert [r.kind for r in spec.reports] == ["lesson", "attribution-dictionary"]
-    # AlexNet's layers and classes check out (random weights from the test cache); only the photo is missing here
-    msg = _error(root / "alexnet.toml")
-    assert "alexnet.toml, line 36: reports[0].image: image" in msg and "dog_cat.jpg' does not exist" in msg
+    # AlexNet's layers, classes and bundled photo check out (random weights from the test cache)
+    spec, _models = load_spec(root / "alexnet.toml")
+    assert [(r.image, r.target, r.vs) for r in spec.reports] == [("photo:cat", 282, 208)]  # tiger cat vs Labrador retriever
 
 
 def test_the_same_model_twice_gets_two_folders(tmp_path):

@@ -26,7 +26,8 @@ from .activations import channel_count, check_model_layer, input_view, layer_out
 from .data import Digits, iter_image_files, load_image, mnist
 from .errors import VizcnnError, expect, expect_channels, expect_int
 from .limits import activation_bytes, check_memory
-from .models import Layer, Model, layer_table
+from .models import Layer, Model
+from .models.receptive import ReceptiveField, receptive_fields
 from .draw.figure import PNGResult, image_grid
 
 __all__ = ["DatasetExamples", "receptive_field", "top_examples", "top_examples_for"]
@@ -37,23 +38,16 @@ TILE = 96
 Box = tuple[int, int, int, int]
 
 
-def receptive_field(model: Model, layer: str | nn.Module | Layer) -> tuple[int, int, float] | None:
-    """``(size, jump, start)`` of one unit of ``layer`` in input pixels, or ``None`` when it sees the whole input.
+def receptive_field(model: Model, layer: str | nn.Module | Layer) -> ReceptiveField | None:
+    """What one unit of ``layer`` sees, per axis, in input pixels; ``None`` when it sees the whole input.
 
-    ``start`` is the input position of the centre of unit 0 (negative when
-    padding puts it outside the image); unit ``i`` is centred at
-    ``start + i * jump``. Exact for chain networks, like :func:`~vizcnn.models.layer_table`.
+    From the traced graph (:func:`~vizcnn.models.receptive.receptive_fields`):
+    unit ``(y, x)`` is centred at ``start + (y, x) * jump``. ``exact`` is
+    ``False`` for networks that could not be traced (chain rule).
     """
     path = model.layer(layer).path
-    start = 0.0
-    for row in layer_table(model.net, model.input.shape, dict(model.aliases)):
-        if row.kernel is not None:
-            start += ((row.kernel - 1) / 2 - row.padding) * (row.jump // row.stride)
-        if row.path == path:
-            return (row.receptive_field, row.jump, start) if len(row.output) == 3 else None
-        if row.type in ("Linear", "Flatten"):
-            return None  # everything after a flatten sees the whole input
-    return None
+    field = receptive_fields(model.net, model.input.shape).get(path)
+    return None if field is None or field.is_global else field
 
 
 @dataclass
@@ -70,6 +64,9 @@ class DatasetExamples(PNGResult):
         boxes: ``(left, top, right, bottom)`` input crop the maximum sees, or ``None``.
         crops: the input crops (the whole image for linear layers).
         seen: images looked at; skipped: unreadable files left out; source: the data set.
+        receptive_field: what one unit sees (boxes and crops follow it); its
+            ``exact`` is ``False`` when the network could not be traced, and
+            the crops are then labelled "approx. crop".
     """
 
     model: str
@@ -85,8 +82,10 @@ class DatasetExamples(PNGResult):
     seen: int
     skipped: int
     source: str
+    receptive_field: ReceptiveField | None = None
 
     def as_dict(self) -> dict:
+        rf = self.receptive_field
         return {
             "model": self.model,
             "layer": self.layer,
@@ -94,6 +93,8 @@ class DatasetExamples(PNGResult):
             "source": self.source,
             "seen": self.seen,
             "skipped": self.skipped,
+            "receptive_field": None if rf is None else
+            {"size": list(rf.size), "jump": list(rf.jump), "start": list(rf.start), "exact": rf.exact},
             "examples": [
                 {"index": i, "name": n, "value": float(v), "location": list(loc) if loc else None,
                  "box": list(b) if b else None}
@@ -114,7 +115,8 @@ class DatasetExamples(PNGResult):
             labels += [f"{_short(self.names[i])} {float(self.values[i]):.2f}" for i in block] + [""] * pad
             if any(self.boxes[i] for i in block):
                 tiles += [self.crops[i] for i in block] + [blank] * pad
-                labels += ["crop" if self.boxes[i] else "" for i in block] + [""] * pad
+                crop = "crop" if self.receptive_field is None or self.receptive_field.exact else "approx. crop"
+                labels += [crop if self.boxes[i] else "" for i in block] + [""] * pad
         title = f"{self.model} {self.layer}:{self.channel} · top {len(self.images)} of {self.seen}"
         return image_grid(tiles, labels, ncols=ncols, tile_size=TILE, title=title)
 
@@ -319,7 +321,7 @@ def top_examples_for(
 
 
 def _result(model: Model, layer: str, channel: int, best: _RunningTopK, names: dict[int, str],
-            rf: tuple[int, int, float] | None, seen: int, skipped: int, source: str) -> DatasetExamples:  # fmt: skip
+            rf: ReceptiveField | None, seen: int, skipped: int, source: str) -> DatasetExamples:  # fmt: skip
     """Draw-ready examples from one channel's running top-K: input views, boxes, crops."""
     images, boxes, crops, locations = [], [], [], []
     for px, (y, x) in zip(best.pixels, best.locations.tolist()):
@@ -333,14 +335,13 @@ def _result(model: Model, layer: str, channel: int, best: _RunningTopK, names: d
     indices = best.indices.tolist()
     return DatasetExamples(
         model.name, layer, channel, best.values, indices, [names[i] for i in indices],
-        images, locations, boxes, crops, seen, skipped, source,
+        images, locations, boxes, crops, seen, skipped, source, rf,
     )  # fmt: skip
 
 
-def _box(rf: tuple[int, int, float], y: int, x: int, size: tuple[int, int]) -> Box:
+def _box(rf: ReceptiveField, y: int, x: int, size: tuple[int, int]) -> Box:
     """The input pixels unit ``(y, x)`` sees, clipped to the image: ``(left, top, right, bottom)``."""
-    extent, jump, start = rf
-    half = (extent - 1) / 2
-    left, top = round(start + x * jump - half), round(start + y * jump - half)
-    w, h = size
-    return max(0, left), max(0, top), min(w, left + extent), min(h, top + extent)
+    (h, w), (jy, jx), (sy, sx) = rf.size, rf.jump, rf.start
+    left, top = round(sx + x * jx - (w - 1) / 2), round(sy + y * jy - (h - 1) / 2)
+    width, height = size
+    return max(0, left), max(0, top), min(width, left + w), min(height, top + h)

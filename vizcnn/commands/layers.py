@@ -3,8 +3,10 @@
   vizcnn layers mnist-cnn
   vizcnn layers alexnet --weights random --json
 
-The receptive field is in input pixels; jump is the input distance between
-neighbouring units of the layer. Friendly names (conv1, fc6) and module paths
+The receptive field is in input pixels, computed from the traced graph (exact
+on ResNets, Inceptions and DenseNets: parallel paths are aligned, not added
+up); jump is the input distance between neighbouring units of the layer. A
+network torch.fx cannot trace gets the chain rule, marked "approximate". Friendly names (conv1, fc6) and module paths
 (features.0) both work wherever a LAYER is asked for.
 """
 
@@ -25,12 +27,14 @@ def run(args) -> int:
 
     model = model_from_args(args)
     rows = layer_table(model.net, model.input.shape, dict(model.aliases))
+    exact = all(r.exact for r in rows)
     if args.json:
-        print_json({"model": model.name, "input": list(model.input.shape), "layers": [r.as_dict() for r in rows]})
+        print_json({"model": model.name, "input": list(model.input.shape), "receptive_fields": "exact" if exact else "approximate",
+                    "layers": [r.as_dict() for r in rows]})  # fmt: skip
         return 0
     nw = max(4, *(len(r.name) for r in rows))
     pw = max(4, *(len(r.path) for r in rows))
-    head = f"{'name':<{nw}} {'path':<{pw}} {'type':<18} {'k/s/p':<9} {'output':<14} {'weights':>9} {'biases':>7} {'RF':>5} {'jump':>5}"
+    head = f"{'name':<{nw}} {'path':<{pw}} {'type':<18} {'k/s/p':<9} {'output':<14} {'weights':>9} {'biases':>7} {'RF':>9} {'jump':>5}"
     print(f"{model.name}: input {'x'.join(map(str, model.input.shape))}, weights: {model.weights}")
     print(head)
     print("-" * len(head))
@@ -38,8 +42,17 @@ def run(args) -> int:
         ksp = f"{r.kernel}/{r.stride}/{r.padding}" if r.kernel else ""
         print(
             f"{r.name:<{nw}} {r.path:<{pw}} {r.type:<18} {ksp:<9} {'x'.join(map(str, r.output)):<14} "
-            f"{r.weights:>9} {r.biases:>7} {r.receptive_field:>5} {r.jump:>5}"
+            f"{r.weights:>9} {r.biases:>7} {_rf(r):>9} {'' if r.jump is None else r.jump:>5}"
         )
     total = sum(r.weights + r.biases for r in rows)
     print(f"total parameters: {total:,}")
+    if not exact:
+        print("receptive fields: approximate (torch.fx could not trace this network; the chain rule adds up every "
+              "window in forward order, which overstates them on branching networks)")  # fmt: skip
     return 0
+
+
+def _rf(row) -> str:
+    """``435``, or ``23x11`` for a field that is not square (Inception's 1x7 convs)."""
+    h, w = row.receptive_field_hw
+    return str(h) if h == w else f"{h}x{w}"

@@ -1,24 +1,41 @@
-"""Reading images given on the command line: files, folders, and ``mnist:K``."""
+"""Reading images given on the command line: files, folders, ``mnist:K`` and the bundled ``photo:NAME``."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import VizcnnError, expect
 
-__all__ = ["load_image", "iter_image_files", "IMAGE_SUFFIXES"]
+__all__ = ["load_image", "iter_image_files", "IMAGE_SUFFIXES", "PHOTOS", "photo_path"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+#: Bundled photos (``photo:NAME``) -> what they show; sources and licences in vizcnn/data/photos/SOURCES.txt.
+PHOTOS = {
+    "cat": "a tabby cat, scikit-image's 'Chelsea' (CC0)",
+    "espresso": "a cup of espresso, scikit-image's 'coffee' (CC0)",
+}
+
+
+def photo_path(name: str) -> Path:
+    """The file of bundled photo ``name`` (``cat``, ``espresso``)."""
+    if name not in PHOTOS:
+        from ..errors import unknown_name
+
+        raise unknown_name("photo", f"photo:{name}", [f"photo:{p}" for p in PHOTOS])
+    return Path(str(resources.files("vizcnn.data") / "photos" / f"{name}.jpg"))
 
 
 def load_image(spec: str | os.PathLike) -> Image.Image:
     """Open ``spec`` as an RGB or greyscale PIL image.
 
-    ``mnist:K`` is digit ``K`` of the bundled sample (0-499). RGBA, palette
+    ``mnist:K`` is digit ``K`` of the bundled sample (0-499); ``photo:cat``
+    and ``photo:espresso`` are the bundled photos (:data:`PHOTOS`). RGBA, palette
     and 16-bit images are converted; the model's preprocessing does the rest.
     """
     expect(spec, (str, os.PathLike), "image", "an image file path or 'mnist:K'")
@@ -34,11 +51,11 @@ def load_image(spec: str | os.PathLike) -> Image.Image:
         if not 0 <= k < len(digits):
             raise VizcnnError(f"{text!r}: the bundled MNIST sample has digits mnist:0 to mnist:{len(digits) - 1}.")
         return Image.fromarray(digits.images[k], mode="L")
-    path = Path(text)
+    path = photo_path(text.split(":", 1)[1]) if text.startswith("photo:") else Path(text)
     if path.is_dir():
         raise VizcnnError(f"image {text!r} is a folder; give one JPEG/PNG file in it, or mnist:K for a bundled digit.")
     if not path.is_file():
-        raise VizcnnError(f"image {text!r} does not exist. Give a JPEG/PNG file, or mnist:K for a bundled digit.")
+        raise VizcnnError(f"image {text!r} does not exist. Give a JPEG/PNG file, mnist:K for a bundled digit, or photo:cat / photo:espresso for a bundled photo.")
     try:
         with Image.open(path) as im:
             if im.width * im.height > Image.MAX_IMAGE_PIXELS:

@@ -453,7 +453,7 @@ def _image(where: _Where, ref: Any, path: tuple, source: str) -> str:
     from ..data import load_image
 
     ref = _typed(where, ref, str, path, "an image file or mnist:K")
-    if not ref.startswith("mnist:") and not os.path.isabs(ref) and source != "<string>":
+    if not ref.startswith(("mnist:", "photo:")) and not os.path.isabs(ref) and source != "<string>":
         ref = str(Path(source).parent / ref)
     try:
         load_image(ref)

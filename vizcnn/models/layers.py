@@ -1,4 +1,4 @@
-"""Layer names and the layer table: forward order, aliases, shapes, receptive fields."""
+"""Layer names and the layer table: forward order, aliases, shapes, receptive fields (from :mod:`.receptive`)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
+
+from .receptive import ReceptiveField, receptive_fields
 
 __all__ = ["LayerInfo", "derive_aliases", "forward_order", "is_kind", "kind_of", "layer_table"]
 
@@ -76,7 +78,15 @@ def _pair(v) -> tuple[int, int]:
 
 @dataclass
 class LayerInfo:
-    """One row of ``vizcnn layers``."""
+    """One row of ``vizcnn layers``.
+
+    ``receptive_field`` is the larger side of the input region one unit sees
+    (``receptive_field_hw`` gives both; the whole input for units that see
+    everything); ``jump`` the input distance between neighbouring units and
+    ``start`` the input position ``(y, x)`` of unit 0's centre (``None`` for units that
+    see the whole input). ``exact`` is ``False`` where the graph could not be
+    traced and the chain rule was used (``approximate`` in the table).
+    """
 
     name: str
     path: str
@@ -88,7 +98,10 @@ class LayerInfo:
     weights: int
     biases: int
     receptive_field: int
-    jump: int
+    receptive_field_hw: list[int]
+    jump: int | None
+    start: list[float] | None
+    exact: bool
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -97,25 +110,23 @@ class LayerInfo:
 def layer_table(net: nn.Module, input_shape: tuple[int, ...], aliases: dict[str, str]) -> list[LayerInfo]:
     """Every leaf layer in forward order with shapes, parameter counts and receptive field.
 
-    The receptive field ``r`` and jump ``j`` (input pixels between adjacent
-    outputs) follow ``r += (k - 1) * dilation * j; j *= s`` along the forward
-    order: exact for chain networks such as AlexNet, VGG and the MNIST CNNs.
-    After a flatten or linear layer a unit sees the whole input.
+    Receptive fields come from the traced graph
+    (:func:`~vizcnn.models.receptive.receptive_fields`): exact on branching
+    networks (ResNet shortcuts, Inception concats) as on chains.
     """
     by_path = {p: a for a, p in aliases.items()}
-    rf, jump = 1, 1
-    full = input_shape[-1]
+    order = forward_order(net, input_shape)
+    fields = receptive_fields(net, input_shape, order)
+    full = [int(input_shape[-2]), int(input_shape[-1])]
     rows = []
-    for path, module, shape in forward_order(net, input_shape):
+    for path, module, shape in order:
         kernel = stride = padding = None
         if is_kind(module, _SPATIAL):
-            k, s, p = _pair(module.kernel_size)[0], _pair(module.stride or module.kernel_size)[0], _pair(module.padding)[0]
-            d = _pair(getattr(module, "dilation", 1))[0]
-            rf += (k - 1) * d * jump
-            jump *= s
-            kernel, stride, padding = k, s, p
-        elif is_kind(module, (nn.Linear, nn.Flatten)):
-            rf = full
+            kernel = _pair(module.kernel_size)[0]
+            stride = _pair(module.stride or module.kernel_size)[0]
+            padding = _pair(module.padding)[0] if not isinstance(module.padding, str) else None
+        rf = fields.get(path) or ReceptiveField(None, None, None, exact=False)
+        hw = list(rf.size) if rf.size is not None else full
         w = getattr(module, "weight", None)
         b = getattr(module, "bias", None)
         rows.append(
@@ -129,8 +140,11 @@ def layer_table(net: nn.Module, input_shape: tuple[int, ...], aliases: dict[str,
                 output=list(shape),
                 weights=w.numel() if isinstance(w, torch.Tensor) else 0,
                 biases=b.numel() if isinstance(b, torch.Tensor) else 0,
-                receptive_field=rf,
-                jump=jump,
+                receptive_field=max(hw),
+                receptive_field_hw=hw,
+                jump=max(rf.jump) if rf.jump is not None else None,
+                start=list(rf.start) if rf.start is not None else None,
+                exact=rf.exact,
             )
         )
     return rows

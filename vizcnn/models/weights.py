@@ -1,8 +1,11 @@
-"""Loading weights: bundled safetensors, torchvision's cache, or a user's file.
+"""Loading weights: bundled safetensors, torchvision's cache (downloaded on first use), or a user's file.
 
 Pickled files load with ``weights_only=True``; ``.safetensors`` files through
-safetensors. Nothing is downloaded: a missing file is a
-:class:`~vizcnn.errors.WeightsNotFoundError` that says where to put it.
+safetensors. Weights at a URL (torchvision's defaults, ``--weights URL``) are
+downloaded once into ``$TORCH_HOME/hub/checkpoints/`` by :mod:`vizcnn.download`,
+hash-checked like ``torch.hub.load_state_dict_from_url(check_hash=True)``, and
+read from there afterwards, offline too. With ``VIZCNN_OFFLINE=1`` a missing
+file is a :class:`~vizcnn.errors.WeightsNotFoundError` that says where to put it.
 """
 
 from __future__ import annotations
@@ -15,14 +18,41 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .. import download as _download
 from ..errors import VizcnnError, WeightsNotFoundError
 
-__all__ = ["read_state_dict", "load_into", "torch_hub_checkpoint"]
+__all__ = ["cached_weights", "read_state_dict", "load_into", "torch_hub_checkpoint"]
 
 
 def torch_hub_checkpoint(url: str) -> Path:
     """Where torchvision caches the file at ``url``: ``$TORCH_HOME/hub/checkpoints/<name>``."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url.split("?", 1)[0])
+
+
+def cached_weights(url: str, *, what: str = "the weights", progress: bool = True) -> Path:
+    """The cached copy of ``url``, downloaded (hash-checked, atomically) on first use.
+
+    The file goes where torch.hub puts it, so torchvision, timm and vizcnn
+    share one cache. ``VIZCNN_WEIGHTS_MIRROR`` replaces the URL's folder.
+
+    Raises:
+        WeightsNotFoundError: ``VIZCNN_OFFLINE=1`` and the file is not cached.
+        DownloadError: the download failed (nothing is left in the cache).
+    """
+    if not _download.is_url(url):
+        raise VizcnnError(f"{url!r} is not an http:// or https:// address.")
+    path = torch_hub_checkpoint(url)
+    if path.is_file():
+        return path
+    if _download.offline():
+        raise WeightsNotFoundError(
+            f"no {what}: expected the file {str(path)!r}, which does not exist, and VIZCNN_OFFLINE is set, so "
+            f"vizcnn does not download it. On a machine with internet, fetch {url} (e.g. `curl -LO {url}`) and copy "
+            f"the file to {str(path)!r} (the cache follows $TORCH_HOME), or pass it with --weights FILE. "
+            "Use --weights random for an untrained network."
+        )
+    source = _download.mirrored(url, "weights")
+    return _download.download(source, path, sha256_prefix=_download.hash_prefix(path.name), progress=progress)
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:

@@ -26,7 +26,8 @@ from . import custom
 from .layers import derive_aliases
 from .mnist_nets import LeNet, MnistCNN
 from .model import InputSpec, Model
-from .weights import load_into, read_state_dict, torch_hub_checkpoint
+from ..download import is_url
+from .weights import cached_weights, load_into, read_state_dict, torch_hub_checkpoint
 
 __all__ = ["ModelSpec", "register_model", "list_models", "get_spec", "load_model", "MNIST_INPUT", "DIGITS"]
 
@@ -143,17 +144,17 @@ def _switch_off_inplace(net: nn.Module) -> None:
             module.inplace = False
 
 
-def _missing_weights_message(spec: ModelSpec, path: Path) -> str:
-    msg = f"no weights for {spec.name}: expected the file {str(path)!r}, which does not exist."
-    if spec.url:
-        msg += (
-            f" vizcnn never downloads. On a machine with internet, fetch {spec.url} (e.g. `curl -LO {spec.url}`) "
-            f"and copy the file to {str(path)!r} (the cache follows $TORCH_HOME), or pass it with --weights FILE. "
-            "Use --weights random for an untrained network."
+def _default_weights(spec: ModelSpec) -> Path:
+    """The bundled file, or torchvision's cached file (downloaded on first use)."""
+    if spec.url and not spec.bundled:
+        return cached_weights(spec.url, what=f"weights for {spec.name}")
+    path = spec.default_weights_path()
+    if path is None or not path.is_file():
+        raise WeightsNotFoundError(
+            f"no weights for {spec.name}: expected the file {str(path or '?')!r}, which does not exist. "
+            "Reinstall vizcnn, or pass a file with --weights FILE."
         )
-    else:
-        msg += " Reinstall vizcnn, or pass a file with --weights FILE."
-    return msg
+    return path
 
 
 def _check_load_args(name, weights, input_size, mean, std, categories) -> None:
@@ -197,7 +198,9 @@ def load_model(
             ``nn.Module`` (used itself, not copied) or ``ExportedProgram``; see
             :mod:`vizcnn.models.custom`.
         weights: ``None`` for the default weights (bundled, or torchvision's
-            cache under ``$TORCH_HOME``); a path to a state dict
+            cache under ``$TORCH_HOME``, downloaded on first use); an
+            ``http(s)://`` URL (downloaded once into the same cache, checked
+            against the SHA-256 prefix of a ``name-<hex>.pth`` file name); a path to a state dict
             (``.pth``/``.pt``, loaded with ``weights_only=True``) or a
             ``.safetensors`` file; or ``"random"`` for an untrained network.
         device: defaults to the GPU when available, else the CPU.
@@ -208,10 +211,13 @@ def load_model(
 
     Raises:
         VizcnnError: unknown name, or weights that do not fit.
-        WeightsNotFoundError: the default weights are not on this machine.
+        WeightsNotFoundError: the weights are not cached and ``VIZCNN_OFFLINE=1``.
+        DownloadError: a download failed (nothing is left in the cache).
     """
     _check_load_args(name, weights, input_size, mean, std, categories)
     device = torch.device(device) if device else default_device()
+    if is_url(weights):
+        weights = cached_weights(str(weights))
     name = os.fspath(name) if isinstance(name, os.PathLike) else name
     if not isinstance(name, str) or (name not in _REGISTRY and custom.is_custom(name)):
         net, model_input, names, source = custom.build_custom(
@@ -223,9 +229,7 @@ def load_model(
         spec = get_spec(name)
         net = spec.build(len(spec.categories)).eval()  # eval before the forward passes below (BatchNorm statistics)
         if weights is None:
-            path = spec.default_weights_path()
-            if path is None or not path.is_file():
-                raise WeightsNotFoundError(_missing_weights_message(spec, path or Path("?")))
+            path = _default_weights(spec)
             load_into(net, read_state_dict(path), str(path))
             source = "bundled" if spec.bundled else str(path)
         elif str(weights) == "random":

@@ -126,9 +126,17 @@ def _check_size(model, size: int | None, batch: int = 1, seed: int = 0, steps: i
     expect_int(batch, "batch", 1)
     expect_int(steps, "steps", 1)
     check_seed(seed)
+    given = size is not None
     size = size or (model.input.size if model.input.channels == 1 else min(model.input.size, 128))
     if size < 8:
         raise VizcnnError(f"image size {size} is too small: use --size 8 or more.")
+    if size != model.input.size and not model.accepts_size(size):  # a ViT takes its own size only
+        if given:
+            raise VizcnnError(
+                f"{model.name} cannot take {size}x{size} images, only its own {model.input.size}x{model.input.size}: "
+                f"use --size {model.input.size} (or leave --size out)."
+            )
+        size = model.input.size
     # the network's working set scales with the pixels; forward, backward, transforms and Adam hold ~6 copies
     scale = (size / model.input.size) ** 2
     need = 6 * batch * scale * activation_bytes(model.net, model.input.shape, model.device) + 64 * batch * size * size
