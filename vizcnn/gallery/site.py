@@ -279,7 +279,7 @@ def _write_site(site: _Site, spec: GallerySpec, models: dict[int, Any], cache: R
             site.page(
                 f"{ldir}/index.html", "gallery_layer.html", title=f"{entry.title} · {layer.name}", site_title=spec.title,
                 model=entry, layer=layer, layer_title=layer.title or layer.name, cards=cards, filters=grid_href,
-                size=max(64, min(160, entry.render.size * 3)), pixelated=entry.render.size < 64,
+                size=max(128, min(192, entry.render.size * 4)), pixelated=entry.render.size < 64,
             )  # fmt: skip
         rows = layer_table(model.net, model.input.shape, dict(model.aliases))
         table = [
@@ -291,17 +291,17 @@ def _write_site(site: _Site, spec: GallerySpec, models: dict[int, Any], cache: R
             weights=model.weights, table=table,
             layers=[{"name": l.name, "title": l.title or l.name, "href": f"{slug(l.name)}/index.html",
                      "channels": len(l.channels),
-                     "preview": [f"{slug(l.name)}/img/{c}.png" for c in l.channels[:8] if (l.name, c) in features]}
+                     "preview": [{"img": f"{slug(l.name)}/img/{c}.png", "href": f"{slug(l.name)}/{c}.html", "channel": c}
+                                 for c in l.channels[:10] if (l.name, c) in features]}
                     for l in entry.layers],
             pixelated=entry.render.size < 64,
         )  # fmt: skip
         index_models.append(
             {"entry": entry, "href": f"{mdir}/index.html", "weights": model.weights,
-             "layers": [{"name": l.name, "href": f"{layer_dirs[l.name]}/index.html", "channels": len(l.channels)}
-                        for l in entry.layers],
-             "preview": [{"img": f"{layer_dirs[l.name]}/img/{c}.png", "href": f"{layer_dirs[l.name]}/{c}.html",
-                          "label": f"{l.name} {c}"}
-                         for l in entry.layers for c in l.channels[:4] if (l.name, c) in features][:12]}
+             "layers": [{"name": l.name, "href": f"{layer_dirs[l.name]}/index.html", "channels": len(l.channels),
+                         "preview": [{"img": f"{layer_dirs[l.name]}/img/{c}.png", "href": f"{layer_dirs[l.name]}/{c}.html",
+                                      "channel": c} for c in l.channels[:10] if (l.name, c) in features]}
+                        for l in entry.layers]}
         )  # fmt: skip
     reports = []
     for r, report in enumerate(spec.reports):
