@@ -13,6 +13,7 @@ import sys
 import textwrap
 
 from . import __version__
+from .commands._common import check_inputs
 from .errors import VizcnnError
 
 #: Subcommand modules under vizcnn.commands, in the order ``--help`` lists them.
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        check_inputs(args)  # names and files first: a typo is answered before torch is imported
         return int(args.run(args) or 0)
     except VizcnnError as exc:
         message = textwrap.fill(str(exc), width=100, break_long_words=False, break_on_hyphens=False)

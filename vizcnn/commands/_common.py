@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_parser", "add_model_args", "model_from_args", "print_json", "default_output", "parse_channels"]
+__all__ = ["add_parser", "add_model_args", "check_inputs", "model_from_args", "print_json", "default_output", "parse_channels"]
 
 
 def add_parser(sub, name: str, doc: str, **kwargs) -> argparse.ArgumentParser:
@@ -38,6 +38,29 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--mean", metavar="M,M,M", help="per-channel mean subtracted from pixels in [0, 1] (default: the model's, else 0)")
     g.add_argument("--std", metavar="S,S,S", help="per-channel standard deviation divided by (default: the model's, else 1)")
     g.add_argument("--classes", metavar="FILE", help="class names: one per line, or a JSON list (default: the model's, else 0..N-1)")
+
+
+def check_inputs(args: argparse.Namespace) -> None:
+    """Check the model name and every named input file before anything imports torch (which takes seconds).
+
+    Raises:
+        VizcnnError: an unknown model name, or a ``--weights``/``--image``/``--classes``/spec file that is not there.
+    """
+    from ..catalog import check_model_name
+    from ..errors import VizcnnError
+
+    opts = vars(args)
+    if isinstance(opts.get("model"), str):
+        check_model_name(opts["model"])
+    files = {
+        "--weights": None if opts.get("weights") in (None, "random") else opts.get("weights"),
+        "--image": None if str(opts.get("image") or "mnist:").startswith("mnist:") else opts["image"],
+        "--classes": opts.get("classes"),
+        "SPEC": opts.get("spec"),
+    }
+    for flag, path in files.items():
+        if path is not None and not Path(path).is_file():
+            raise VizcnnError(f"{flag} {path!r} does not exist. Check the path (relative to {str(Path.cwd())!r}).")
 
 
 def model_from_args(args: argparse.Namespace):

@@ -33,14 +33,14 @@ def register(sub) -> None:
 
 def run(args) -> int:
 
-    from ..data import load_image, mnist
+    from ..data import load_image, mnist, sample_index
     from ..lesson.templates import TemplateClassifier
     from ..models.zoo import MNIST_INPUT
 
     clf = TemplateClassifier.fit(mnist(args.train_data, "train") if args.train_data else mnist("sample"), args.score)
     pixels = MNIST_INPUT.to_tensor(load_image(args.image))[0]
     # a bundled digit's label is known (load_image has checked K)
-    label = int(mnist("sample").labels[int(args.image[6:])]) if args.image.startswith("mnist:") else None
+    label = int(mnist("sample").labels[sample_index(args.image)]) if args.image.startswith("mnist:") else None
     scores = clf.explain(pixels, label)
     test = mnist(args.data)
     accuracy = clf.accuracy(test)

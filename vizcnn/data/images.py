@@ -1,4 +1,4 @@
-"""Reading images given on the command line: files, folders, and ``mnist:K``."""
+"""Reading images given on the command line: files, folders, and bundled digits (``mnist:K``, ``mnist:label=D``)."""
 
 from __future__ import annotations
 
@@ -18,24 +18,18 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".ti
 def load_image(spec: str | os.PathLike) -> Image.Image:
     """Open ``spec`` as an RGB or greyscale PIL image.
 
-    ``mnist:K`` is digit ``K`` of the bundled sample (0-499). RGBA, palette
+    ``mnist:K`` is digit ``K`` of the bundled sample (0-499), ``mnist:label=D``
+    its first digit of class ``D`` (see :mod:`vizcnn.data.mnist`). RGBA, palette
     and 16-bit images are converted; the model's preprocessing does the rest.
     """
     text = str(spec)
     if text.startswith("mnist:"):
-        from .mnist import sample
+        from .mnist import sample, sample_index
 
-        digits = sample()
-        try:
-            k = int(text.split(":", 1)[1])
-        except ValueError:
-            k = -1
-        if not 0 <= k < len(digits):
-            raise VizcnnError(f"{text!r}: the bundled MNIST sample has digits mnist:0 to mnist:{len(digits) - 1}.")
-        return Image.fromarray(digits.images[k], mode="L")
+        return Image.fromarray(sample().images[sample_index(text)], mode="L")
     path = Path(text)
     if not path.is_file():
-        raise VizcnnError(f"image {text!r} does not exist. Give a JPEG/PNG file, or mnist:K for a bundled digit.")
+        raise VizcnnError(f"image {text!r} does not exist. Give a JPEG/PNG file, or mnist:label=D for a bundled digit of class D.")
     try:
         with Image.open(path) as im:
             im.load()

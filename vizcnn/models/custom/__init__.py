@@ -28,7 +28,6 @@ A model that carries no input description gets one from ``input_size``,
 from __future__ import annotations
 
 import os
-import re
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,6 +35,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ...catalog import IMPORT_PATH, MODEL_FILE_SUFFIXES
 from ...errors import VizcnnError, WeightsNotFoundError
 from ..model import InputSpec
 from .callable import from_import_path, load_weights
@@ -63,8 +63,6 @@ __all__ = [
     "read_classes",
 ]  # fmt: skip
 
-_IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
-_MODEL_FILE_SUFFIXES = {".pt", ".pt2", ".pth", ".ts", ".ptl", ".zip", ".jit"}
 
 #: What :func:`build_custom` returns: (network, input spec, class names, where the weights came from).
 Built = tuple[nn.Module, InputSpec, list[str], str]
@@ -75,11 +73,11 @@ def is_custom(name: str | nn.Module | torch.export.ExportedProgram) -> bool:
     if isinstance(name, (nn.Module, torch.export.ExportedProgram)):
         return True
     name = str(name)
-    return name.startswith("timm:") or _is_file_name(name) or bool(_IMPORT_PATH.match(name) and not name.startswith("torchvision:"))
+    return name.startswith("timm:") or _is_file_name(name) or bool(IMPORT_PATH.match(name) and not name.startswith("torchvision:"))
 
 
 def _is_file_name(name: str) -> bool:
-    return Path(name).suffix in _MODEL_FILE_SUFFIXES or os.path.isfile(name)
+    return Path(name).suffix in MODEL_FILE_SUFFIXES or os.path.isfile(name)
 
 
 def _archive_kind(path: Path) -> str:
@@ -157,7 +155,7 @@ def build_custom(
     elif name.startswith("timm:"):
         net, known, known_categories, source = from_timm(name, weights)
         net.to(device)
-    elif _IMPORT_PATH.match(name) and not _is_file_name(name):
+    elif IMPORT_PATH.match(name) and not _is_file_name(name):
         net, source = from_import_path(name, weights)
         net.to(device)
     else:
