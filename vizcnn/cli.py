@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
 import sys
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stdout
 
 from . import __version__
 from .commands._common import check_inputs
@@ -40,6 +43,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextmanager
+def _stdout(args: argparse.Namespace) -> Iterator[None]:
+    """Where a command's printing goes: into ``-o FILE`` for commands whose result is text, nowhere with
+    ``-q`` (unless ``--json`` asked for output), else the terminal."""
+    if getattr(args, "stdout_is_result", False) and args.output:
+        from ._io import write_text
+
+        buf = io.StringIO()
+        with redirect_stdout(buf):
+            yield
+        path = write_text(args.output, buf.getvalue())
+        if not args.quiet:
+            print(f"wrote {path}")
+    elif getattr(args, "quiet", False) and not getattr(args, "json", False):
+        with redirect_stdout(io.StringIO()):
+            yield
+    else:
+        yield
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -48,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         check_inputs(args)  # names and files first: a typo is answered before torch is imported
-        return int(args.run(args) or 0)
+        with _stdout(args):
+            return int(args.run(args) or 0)
     except VizcnnError as exc:
         message = textwrap.fill(str(exc), width=100, break_long_words=False, break_on_hyphens=False)
         print(f"vizcnn {args.command}: error: {message}", file=sys.stderr)

@@ -25,6 +25,7 @@ from torch import nn
 from .activations import channel_count, input_view, layer_output
 from .data import Digits, iter_image_files, load_image, mnist
 from .errors import VizcnnError
+from .progress import progress_bar
 from .models import Layer, Model, layer_table
 from .draw.figure import PNGResult, image_grid
 
@@ -264,8 +265,6 @@ def top_examples_for(
     Memory grows with ``k * len(channels)``, not with the data set. Returns
     ``{channel: DatasetExamples}``.
     """
-    from tqdm.auto import tqdm
-
     if k < 1 or batch_size < 1:
         raise VizcnnError(f"k and batch_size must be at least 1 (got k={k}, batch_size={batch_size}).")
     channels = list(dict.fromkeys(int(c) for c in channels))
@@ -282,7 +281,7 @@ def top_examples_for(
     names: dict[int, str] = {}
     seen = 0
     desc = f"{resolved.name}:{channels[0]}" + (f" (+{len(channels) - 1})" if len(channels) > 1 else "")
-    with tqdm(total=size, unit="img", desc=desc, disable=not progress, leave=False) as bar:
+    with progress_bar(total=size, unit="img", desc=desc, disable=not progress, leave=False) as bar:
         for tried, idx, batch_names, pixels in batches:
             bar.update(tried)
             if pixels is None:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_parser", "add_model_args", "check_inputs", "model_from_args", "print_json", "default_output", "parse_channels"]
+__all__ = ["QUIET", "add_parser", "add_model_args", "add_output_flags", "check_inputs", "model_from_args", "print_json", "default_output", "parse_channels"]
 
 
 def add_parser(sub, name: str, doc: str, **kwargs) -> argparse.ArgumentParser:
@@ -17,6 +17,26 @@ def add_parser(sub, name: str, doc: str, **kwargs) -> argparse.ArgumentParser:
     return sub.add_parser(
         name, help=first, description=doc.strip(), formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs
     )
+
+
+#: What -q/--quiet means, the same for every command.
+QUIET = "print nothing but errors (and the JSON asked for with --json); no progress bar"
+
+
+def add_output_flags(
+    p: argparse.ArgumentParser, output: str, *, metavar: str = "FILE", json: str | None = None, default: str | None = None,
+    stdout: bool = False,
+) -> None:  # fmt: skip
+    """The flags every command shares: ``-o/--output``, ``--json`` (where it prints results) and ``-q/--quiet``.
+
+    ``stdout=True`` marks a command whose result is what it prints: ``-o FILE``
+    then writes that text (or JSON) to the file instead (see :func:`vizcnn.cli.main`).
+    """
+    p.add_argument("-o", "--output", metavar=metavar, default=default, help=output)
+    if json:
+        p.add_argument("--json", action="store_true", help=json)
+    p.add_argument("-q", "--quiet", action="store_true", help=QUIET)
+    p.set_defaults(stdout_is_result=stdout)
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:

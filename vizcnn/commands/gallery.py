@@ -14,13 +14,14 @@ what changed. The site opens from disk: no server, no network.
 
 from __future__ import annotations
 
-from ._common import add_parser
+from ._common import add_output_flags, add_parser, print_json
 
 
 def register(sub) -> None:
     p = add_parser(sub, "gallery", __doc__)
     p.add_argument("spec", metavar="SPEC", help="gallery spec (TOML), e.g. galleries/mnist.toml")
-    p.add_argument("-o", "--output", metavar="DIR", default="site", help="output folder (default: site)")
+    add_output_flags(p, "output folder (default: site)", metavar="DIR", default="site",
+                     json="print what the build did (pages, images, channels rendered and reused) as JSON")
     p.add_argument(
         "--jobs",
         type=int,
@@ -36,7 +37,6 @@ def register(sub) -> None:
         help="with --executor ray: the cluster to join (auto or HOST:PORT; default: a local Ray runtime with --jobs CPUs)",
     )
     p.add_argument("--cache", metavar="DIR", help="result cache (default: DIR/.cache inside the output folder)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
 
@@ -49,9 +49,14 @@ def run(args) -> int:
         raise VizcnnError("--address is for --executor ray (a Ray cluster to join); drop it or add --executor ray.")
     executor = get_executor(args.executor, args.jobs, **({"address": args.address} if args.address else {}))
     try:
-        report = build_gallery(args.spec, args.output, cache=args.cache, executor=executor, progress=not args.quiet)
+        report = build_gallery(args.spec, args.output, cache=args.cache, executor=executor, progress=not (args.quiet or args.json))
     finally:
         executor.close()
+    if args.json:
+        print_json({"output": str(report.out), "index": str(report.out / "index.html"), "pages": report.pages,
+                    "images": report.images, "rendered": report.rendered, "reused": report.reused,
+                    "seconds": report.seconds})  # fmt: skip
+        return 0
     print(report)
     print(f"open {report.out / 'index.html'}")
     return 0

@@ -17,7 +17,7 @@ light on a dark background.
 
 from __future__ import annotations
 
-from ._common import add_parser, default_output, print_json
+from ._common import add_output_flags, add_parser, default_output, print_json
 
 
 def register(sub) -> None:
@@ -26,8 +26,7 @@ def register(sub) -> None:
     p.add_argument("--train-data", metavar="DIR", help="MNIST folder whose training digits make the templates (default: the bundled sample)")
     p.add_argument("--image", default="mnist:0", help="the digit to score: mnist:K (bundled sample) or an image file (default mnist:0)")
     p.add_argument("--score", choices=["correlation", "dot"], default="correlation", help="how to compare (default correlation)")
-    p.add_argument("-o", "--output", metavar="PNG", help="the digit, templates and scores (default vizcnn-out/templates.png)")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    add_output_flags(p, "the digit, templates and scores (default vizcnn-out/templates.png)", metavar="PNG", json="print JSON")
     p.set_defaults(run=run)
 
 

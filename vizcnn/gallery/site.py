@@ -34,6 +34,7 @@ from ..cache import ResultCache
 from ..circuits import Link, conv_chain, connections
 from ..draw.html import render_template
 from ..errors import VizcnnError
+from ..progress import progress_bar
 from .executors import Executor, LocalExecutor
 from .reports import report_page
 from .spec import GallerySpec, LayerSpec, ModelEntry, load_spec
@@ -189,9 +190,7 @@ def build_gallery(
         1 + len(spec.reports) + sum(1 + len(e.layers) + sum(len(l.channels) for l in e.layers) for e in spec.models)
     )
 
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=sum(len(u.channels) for u in units) + total_pages, unit="step", disable=not progress,
+    bar = progress_bar(total=sum(len(u.channels) for u in units) + total_pages, unit="step", disable=not progress,
                desc="gallery", dynamic_ncols=True)  # fmt: skip
     try:
         for unit, n in executor.map(run_unit, units):

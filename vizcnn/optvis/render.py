@@ -32,6 +32,7 @@ from PIL import Image
 from ..activations import channel_count
 from ..cache import ResultCache, cache_key
 from ..errors import VizcnnError
+from ..progress import progress_bar
 from ..hooks import capture
 from ..draw.figure import PNGResult, image_grid, to_uint8
 from . import param as param_mod
@@ -188,9 +189,7 @@ def _optimize(
     plan = transforms.plan(steps, batch, size, gen, device) if transforms is not None else None
     optimizer = torch.optim.Adam(params, lr=lr)
 
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=steps, disable=not progress, desc=obj.description[:60], leave=False)
+    bar = progress_bar(total=steps, disable=not progress, desc=obj.description[:60], leave=False)
     backend = _backend(batch * size * size, device)
     hooks = capture(model.net, modules, stop=stop, inputs=shortcut is not None)
     # CPU only: measured there (oneDNN's strided-conv input gradient); GPUs keep their own kernels
