@@ -85,6 +85,9 @@ class ActivationMaps(PNGResult):
     summary: list[dict] = field(default_factory=list)
     classes: list[dict] = field(default_factory=list)
 
+    def _summary(self) -> dict[str, object]:
+        return {"shape": tuple(self.output.shape)}
+
     def as_dict(self) -> dict:
         """The JSON summary: layer shape, the shown channels' mean/max, top classes."""
         return {

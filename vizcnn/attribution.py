@@ -175,6 +175,9 @@ class Attribution(PNGResult):
         values, idx = ch.topk(k, largest=largest)
         return [(int(i), float(v)) for i, v in zip(idx, values)]
 
+    def _summary(self) -> dict[str, object]:
+        return {"top": self.top(3), "bottom": self.top(3, largest=False)}
+
     def to_dict(self) -> dict:
         """JSON-ready summary: every channel, sorted by attribution (descending)."""
         order = self.channels.argsort(descending=True)

@@ -137,6 +137,9 @@ class SemanticDictionary(PNGResult):
         values, idx = totals.topk(min(k or self.top, totals.numel()))
         return [(int(i), float(v)) for i, v in zip(idx, values)]
 
+    def _summary(self) -> dict[str, object]:
+        return {"image_top": self.image_top(3)}
+
     def channels(self) -> list[int]:
         """Every channel that appears in the dictionary, image-level ones first."""
         _, idx = self.positions
@@ -274,7 +277,7 @@ class AttributionDictionary(PNGResult):
         source: where the image came from (a file name), for the page.
     """
 
-    attributions: list[Attribution]
+    attributions: list[Attribution] = field(repr=False)
     top: int
     features: dict[int, Image.Image] = field(default_factory=dict, repr=False)
     source: str = ""
@@ -287,6 +290,11 @@ class AttributionDictionary(PNGResult):
 
     def channels(self) -> list[int]:
         return list(dict.fromkeys(c for a in self.attributions for c, _ in a.top(self.top)))
+
+    def _summary(self) -> dict[str, object]:
+        main = self.main
+        return {"model": main.model, "layer": main.layer, "objectives": [a.label for a in self.attributions],
+                "top": main.top(3)}  # fmt: skip
 
     def to_image(self) -> Image.Image:
         return self.main.to_image()

@@ -102,6 +102,10 @@ class FilterGrid(PNGResult):
     ncols: int | None = None
     keys: torch.Tensor | None = field(default=None, repr=False)
 
+    def _summary(self) -> dict[str, object]:
+        strongest = torch.topk(self.norms, min(3, self.norms.numel()))
+        return {"shape": tuple(self.weights.shape), "strongest": [(int(i), float(v)) for v, i in zip(*strongest)]}
+
     def tiles(self) -> list[np.ndarray]:
         """uint8 tiles in display order: ``(kh, kw, 3)`` for ``rgb``, ``(kh, kw)`` otherwise.
 

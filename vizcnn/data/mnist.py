@@ -41,6 +41,9 @@ class Digits:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def __repr__(self) -> str:
+        return f"Digits({len(self)} images of {'x'.join(map(str, self.images.shape[1:]))}, source={self.source!r})"
+
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(N, 1, 28, 28)`` floats in [0, 1] and ``(N,)`` labels."""
         return torch.from_numpy(self.images).float().div_(255).unsqueeze(1), torch.from_numpy(self.labels)

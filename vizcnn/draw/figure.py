@@ -12,6 +12,7 @@ import math
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ __all__ = [
     "SEQUENTIAL",
     "PNGResult",
     "TextBox",
+    "brief",
     "colorbar",
     "colorize",
     "draw_text",
@@ -300,11 +302,54 @@ def figure_to_image(fig) -> Image.Image:
     return Image.open(buf).convert("RGB")
 
 
-class PNGResult:
-    """Mixin for results drawn as one image: Jupyter display and atomic ``save``.
+def brief(value: object, width: int = 80) -> str:
+    """A short text for any value in a result: tensors and arrays by shape, images by size, long lists cut."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() <= 4:
+            return "tensor(" + brief(value.detach().cpu().flatten().tolist()) + ")"
+        return f"tensor[{', '.join(map(str, value.shape))}]"
+    if isinstance(value, np.ndarray):
+        return f"array[{', '.join(map(str, value.shape))}]"
+    if isinstance(value, Image.Image):
+        return f"<image {value.width}x{value.height} {value.mode}>"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        items = [brief(v, 40) for v in value[:3]] + ([f"... {len(value)} in all"] if len(value) > 3 else [])
+        return ("[{}]" if isinstance(value, list) else "({})").format(", ".join(items))
+    if isinstance(value, dict):
+        items = [f"{k!r}: {brief(v, 40)}" for k, v in list(value.items())[:3]]
+        return "{" + ", ".join(items + ([f"... {len(value)} in all"] if len(value) > 3 else [])) + "}"
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
 
-    Subclasses implement :meth:`to_image`.
+
+class PNGResult:
+    """Mixin for results drawn as one image: Jupyter display, atomic ``save`` and a short ``repr``.
+
+    Subclasses implement :meth:`to_image`, and may add facts to the ``repr``
+    with :meth:`_summary` (their top values, say).
     """
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        # @dataclass keeps a __repr__ the class already has instead of listing every tensor element (13 KB)
+        if "__repr__" not in cls.__dict__:
+            cls.__repr__ = PNGResult.__repr__
+
+    def __repr__(self) -> str:
+        """``Name(field=value, ...)`` with every value :func:`brief`, then :meth:`_summary`: a line or two."""
+        if dataclasses.is_dataclass(self):
+            names = [f.name for f in dataclasses.fields(self) if f.repr]
+        else:
+            names = [k for k in vars(self) if not k.startswith("_")]
+        parts = [f"{name}={brief(getattr(self, name))}" for name in names]
+        parts += [f"{name}={brief(value)}" for name, value in self._summary().items()]
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+    def _summary(self) -> dict[str, object]:
+        """Derived facts worth a glance in the ``repr`` (none by default)."""
+        return {}
 
     def to_image(self) -> Image.Image:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -58,7 +58,7 @@ class BuildReport:
     reused: int = 0
     seconds: float = 0.0
     units: int = 0
-    page_paths: list[Path] = field(default_factory=list)
+    page_paths: list[Path] = field(default_factory=list, repr=False)
 
     def __str__(self) -> str:
         return (
