@@ -315,7 +315,8 @@ def brief(value: object, width: int = 80) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, (list, tuple)):
-        items = [brief(v, 40) for v in value[:3]] + ([f"... {len(value)} in all"] if len(value) > 3 else [])
+        keep = 8 if all(isinstance(v, int) for v in value) else 3  # a shape or a few indices stay whole
+        items = [brief(v, 40) for v in value[:keep]] + ([f"... {len(value)} in all"] if len(value) > keep else [])
         return ("[{}]" if isinstance(value, list) else "({})").format(", ".join(items))
     if isinstance(value, dict):
         items = [f"{k!r}: {brief(v, 40)}" for k, v in list(value.items())[:3]]
