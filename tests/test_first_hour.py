@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import json
 import subprocess
 import sys
 import time
@@ -178,16 +179,16 @@ def test_every_command_takes_the_same_flags():
         assert {"-q", "--quiet", "-o", "--output", "--json"} <= flags, (name, sorted(flags))
 
 
-def test_quiet_prints_nothing_and_text_commands_write_to_o(tmp_path, monkeypatch):
+def test_quiet_silences_progress_and_text_commands_write_to_o(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    code, out, err = run_cli("filters", "mnist-cnn", "conv1", "-q")
-    assert code == 0 and out == "" and (tmp_path / "vizcnn-out" / "mnist-cnn-conv1-filters.png").is_file()
+    code, out, err = run_cli("examples", "mnist-cnn", "conv2:3", "--top", "2", "-q")
+    assert code == 0 and err == "" and "top 2 of 500 images" in out  # no progress bar, the result still printed
     code, out, _ = run_cli("layers", "lenet", "-o", "layers.txt")
     assert code == 0 and out == "wrote layers.txt\n"
     table = (tmp_path / "layers.txt").read_text()
     assert "conv1" in table and "total parameters: 61,706" in table  # LeNet-5: 156 + 2416 + 48120 + 10164 + 850
-    code, out, _ = run_cli("arithmetic", "--size", "28", "--kernel", "5", "--filters", "6", "--json", "-q")
-    assert code == 0 and '"output"' in out  # --json still prints under -q
+    code, out, _ = run_cli("models", "--json", "-o", "models.json")
+    assert code == 0 and [m["name"] for m in json.loads((tmp_path / "models.json").read_text())] == ["alexnet", "lenet", "mnist-cnn"]
 
 
 def test_progress_bars_are_plain_text_outside_jupyter():

@@ -45,20 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 @contextmanager
 def _stdout(args: argparse.Namespace) -> Iterator[None]:
-    """Where a command's printing goes: into ``-o FILE`` for commands whose result is text, nowhere with
-    ``-q`` (unless ``--json`` asked for output), else the terminal."""
+    """Where a command's printing goes: into ``-o FILE`` for commands whose result is text, else the terminal."""
     if getattr(args, "stdout_is_result", False) and args.output:
         from ._io import write_text
 
         buf = io.StringIO()
         with redirect_stdout(buf):
             yield
-        path = write_text(args.output, buf.getvalue())
-        if not args.quiet:
-            print(f"wrote {path}")
-    elif getattr(args, "quiet", False) and not getattr(args, "json", False):
-        with redirect_stdout(io.StringIO()):
-            yield
+        print(f"wrote {write_text(args.output, buf.getvalue())}")
     else:
         yield
 

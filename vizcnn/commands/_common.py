@@ -20,7 +20,7 @@ def add_parser(sub, name: str, doc: str, **kwargs) -> argparse.ArgumentParser:
 
 
 #: What -q/--quiet means, the same for every command.
-QUIET = "print nothing but errors (and the JSON asked for with --json); no progress bar"
+QUIET = "no progress bar or other notes on stderr (the results are still printed)"
 
 
 def add_output_flags(
