@@ -294,7 +294,7 @@ class AttributionDictionary(PNGResult):
     def _summary(self) -> dict[str, object]:
         main = self.main
         return {"model": main.model, "layer": main.layer, "objectives": [a.label for a in self.attributions],
-                "top": main.top(3)}  # fmt: skip
+                "strongest": main.top(3)}  # fmt: skip
 
     def to_image(self) -> Image.Image:
         return self.main.to_image()
