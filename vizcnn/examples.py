@@ -116,7 +116,10 @@ class DatasetExamples(PNGResult):
                 tiles += [self.crops[i] for i in block] + [blank] * pad
                 labels += ["crop" if self.boxes[i] else "" for i in block] + [""] * pad
         title = f"{self.model} {self.layer}:{self.channel} · top {len(self.images)} of {self.seen}"
-        return image_grid(tiles, labels, ncols=ncols, tile_size=TILE, title=title)
+        legend = ["Labels: the image (its number in the data set, or its file name), then the channel's peak activation."]
+        if any(self.boxes):
+            legend.append("Red box: the input region the peak unit sees (its receptive field); below, that crop.")
+        return image_grid(tiles, labels, ncols=ncols, tile_size=TILE, title=title, legend=legend)
 
     def _framed(self, i: int) -> Image.Image:
         """Image ``i`` enlarged to a tile, with its crop box drawn in red."""
