@@ -112,7 +112,8 @@ def test_parse_matrix_and_errors():
         pool_demo(LECTURE_IMAGE, size=2, padding=2)
 
 
-def test_demo_conv_cli_json_matches_conv2d():
+def test_demo_conv_cli_json_matches_conv2d(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the demos write their picture to vizcnn-out/
     code, out, err = run_cli("demo", "conv", "--json")
     assert code == 0, err
     assert json.loads(out)["output"] == [[12, 12, 17], [10, 17, 19], [9, 6, 14]]
@@ -132,7 +133,8 @@ def test_long_steps_get_a_short_caption():
     assert pool.output.tolist() == [[14.0, 15.0], [20.0, 21.0]]
 
 
-def test_demo_pool_cli():
+def test_demo_pool_cli(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     code, out, err = run_cli("demo", "pool", "--size", "2", "--stride", "2", "--mode", "avg", "--json")
     assert code == 0, err
     assert json.loads(out)["output"] == [[1.5, 1.75], [1.5, 1.5]]
@@ -158,7 +160,8 @@ def test_demo_bad_input_exit_2_without_traceback(argv, message):
     assert message in err and "Traceback" not in err and out == ""
 
 
-def test_demo_writes_gif_frames_and_png(tmp_path):
+def test_demo_writes_gif_frames_and_png(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     gif, frames, png = tmp_path / "conv.gif", tmp_path / "frames", tmp_path / "conv.png"
     code, out, err = run_cli("demo", "conv", "--gif", str(gif), "--frames", str(frames), "-o", str(png))
     assert code == 0, err

@@ -37,6 +37,8 @@ def test_tour_notebook_runs_without_errors(kernel):
     client.execute()  # raises CellExecutionError on the first failing cell
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]
+    # nothing red: no warning (TqdmWarning: IProgress not found) and no progress text on stderr
+    assert [o.text for o in outputs if o.output_type == "stream" and o.name == "stderr"] == []
     shown = [o for o in outputs if o.output_type == "execute_result"]
     pictures = [o for o in shown if "image/png" in o.data or "text/html" in o.data]
     # every cell that ends in a result object displayed it as a picture or a page
@@ -44,6 +46,26 @@ def test_tour_notebook_runs_without_errors(kernel):
     assert any(
         "templates" in o.get("text", "") and "CNN" in o.get("text", "") for o in outputs if o.output_type == "stream"
     )
+
+
+def test_progress_bars_in_jupyter_are_widgets_without_a_warning(kernel):
+    import nbformat
+    from nbclient import NotebookClient
+
+    pytest.importorskip("ipywidgets")
+    code = (
+        "import warnings; warnings.simplefilter('error')\n"
+        "from vizcnn.progress import progress_bar\n"
+        "bar = progress_bar(range(3), desc='x')\n"
+        "print(type(bar).__module__, list(bar))"
+    )
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    NotebookClient(nb, kernel_name=kernel, timeout=120, resources={"metadata": {"path": str(ROOT)}}).execute()
+    outputs = nb.cells[0].outputs
+    printed = [o.text for o in outputs if o.output_type == "stream" and o.name == "stdout"]
+    assert printed == ["tqdm.notebook [0, 1, 2]\n"]
+    assert not [o for o in outputs if o.output_type in ("error",) or getattr(o, "name", "") == "stderr"]
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)  # the widget
 
 
 def test_every_result_class_displays_in_jupyter():

@@ -24,11 +24,11 @@ from torch import nn
 from .errors import VizcnnError, expect, expect_channels, expect_int
 from .hooks import capture, forward_to
 from .models import Layer, Model
-from .draw.figure import PNGResult, font, image_grid, overlay
+from .draw.figure import NEGATIVE, POSITIVE, SEQUENTIAL, PNGResult, colorbar, colorize, draw_text, font, image_grid, wrap
 
 __all__ = ["ActivationMaps", "activations", "channel_count", "check_model_layer", "input_view", "layer_output"]
 
-#: Side of the drawn input image and of each overlay tile, in pixels.
+#: Side of the drawn input image and of each map tile, in pixels.
 TILE = 128
 
 
@@ -91,6 +91,9 @@ class ActivationMaps(PNGResult):
     summary: list[dict] = field(default_factory=list)
     classes: list[dict] = field(default_factory=list)
 
+    def _summary(self) -> dict[str, object]:
+        return {"shape": tuple(self.output.shape)}
+
     def as_dict(self) -> dict:
         """The JSON summary: layer shape, the shown channels' mean/max, top classes."""
         return {
@@ -102,45 +105,55 @@ class ActivationMaps(PNGResult):
         }
 
     def _panel(self) -> Image.Image:
-        """The input image with the top classes written under it."""
-        fnt = font(13)
-        lines = [f"{c['class']}  {100 * c['probability']:.1f}%" for c in self.classes]
+        """The input image with the top classes written under it (names wrap to the panel)."""
+        fnt, head = font(13), font(16)
+        width = TILE + 8
+        lines = [line for c in self.classes for line in wrap(f"{100 * c['probability']:.1f}% {c['class']}", fnt, width - 8)]
         line_h = fnt.size + 4
-        panel = Image.new("RGB", (TILE + 8, 24 + TILE + 8 + line_h * (len(lines) + 1)), (255, 255, 255))
+        panel = Image.new("RGB", (width, 24 + TILE + 8 + line_h * (len(lines) + 1) + 4), (255, 255, 255))
         draw = ImageDraw.Draw(panel)
-        draw.text((4, 4), "input", fill=(0, 0, 0), font=font(16))
+        draw_text(draw, (4, 4), "input", font=head)
         panel.paste(_enlarge(self.image, TILE), (4, 28))
         y = 28 + TILE + 6
         if lines:
-            draw.text((4, y), "top classes", fill=(90, 90, 90), font=fnt)
+            draw_text(draw, (4, y), "top classes", font=fnt, fill=(90, 90, 90))
             for i, line in enumerate(lines, 1):
-                draw.text((4, y + i * line_h), line, fill=(0, 0, 0), font=fnt)
+                draw_text(draw, (4, y + i * line_h), line, font=fnt)
         return panel
 
     def _maps(self) -> Image.Image:
-        title = f"{self.model} {self.layer} · channel mean/max"
-        if self.output.dim() == 3:
-            base = _enlarge(self.image, TILE)
-            tiles = [overlay(base, self.output[c], alpha=0.5) for c in self.channels]
-            labels = [f"#{s['channel']} {s['mean']:.2f}/{s['max']:.2f}" for s in self.summary]
-            return image_grid(tiles, labels, ncols=min(4, len(tiles)), tile_size=TILE, title=title)
-        return self._bars(title.replace(" · channel mean/max", " · unit values"))
+        """Each shown channel's map in one shared viridis scale, with its colour bar."""
+        if self.output.dim() != 3:
+            return self._bars(f"{self.model} {self.layer} · unit values")
+        maps = self.output[self.channels]
+        lo, hi = min(0.0, float(maps.min())), float(maps.max())
+        tiles = [Image.fromarray(colorize(m, cmap=SEQUENTIAL, vmin=lo, vmax=hi)) for m in maps]
+        labels = [f"channel {s['channel']}\nmean {s['mean']:.2f}, max {s['max']:.2f}" for s in self.summary]
+        ncols = min(4, len(tiles))
+        bar = colorbar(SEQUENTIAL, lo, hi, "activation (the layer's output values; one scale for every map)",
+                       width=min(320, ncols * (TILE + 4)))  # fmt: skip
+        h, w = self.output.shape[1:]
+        legend = f"{len(tiles)} of {self.output.shape[0]} channels; under each, its mean and maximum activation over the map."
+        return image_grid(tiles, labels, ncols=ncols, tile_size=TILE, title=f"{self.model} {self.layer} · {h}x{w} maps",
+                          legend=[legend], footer=bar)  # fmt: skip
 
     def _bars(self, title: str) -> Image.Image:
-        """Horizontal bars for the units of a linear layer."""
-        fnt = font(13)
+        """Horizontal bars for the units of a linear layer (positive blue, negative red, as everywhere)."""
+        fnt, head = font(13), font(16)
         row, width, bar = 20, 360, 220
-        canvas = Image.new("RGB", (width, 32 + row * len(self.summary) + 8), (255, 255, 255))
+        title_lines = wrap(title, head, width - 8)
+        top_y = 8 + 20 * len(title_lines)
+        canvas = Image.new("RGB", (width, top_y + row * len(self.summary) + 8), (255, 255, 255))
         draw = ImageDraw.Draw(canvas)
-        draw.text((4, 4), title, fill=(0, 0, 0), font=font(16))
+        for i, line in enumerate(title_lines):
+            draw_text(draw, (4, 4 + 20 * i), line, font=head)
         top = max((abs(s["max"]) for s in self.summary), default=1.0) or 1.0
         for i, s in enumerate(self.summary):
-            y = 32 + i * row
-            draw.text((4, y), f"#{s['channel']}", fill=(0, 0, 0), font=fnt)
-            length = int(bar * abs(s["max"]) / top)
-            colour = (200, 60, 40) if s["max"] >= 0 else (40, 90, 200)
-            draw.rectangle((64, y + 3, 64 + length, y + row - 5), fill=colour)
-            draw.text((70 + length, y), f"{s['max']:.2f}", fill=(0, 0, 0), font=fnt)
+            y = top_y + i * row
+            draw_text(draw, (4, y), f"#{s['channel']}", font=fnt)
+            length = int((bar - 50) * abs(s["max"]) / top)
+            draw.rectangle((64, y + 3, 64 + length, y + row - 5), fill=POSITIVE if s["max"] >= 0 else NEGATIVE)
+            draw_text(draw, (70 + length, y), f"{s['max']:.2f}", font=fnt)
         return canvas
 
     def to_image(self) -> Image.Image:

@@ -32,7 +32,7 @@ from .errors import VizcnnError, expect, expect_int, unknown_name
 from .limits import activation_bytes, check_memory, check_seed
 from .models.layers import forward_order
 from .models.model import Model
-from .draw.figure import PNGResult, figure_to_image, overlay
+from .draw.figure import DIVERGING, NEGATIVE, POSITIVE, PNGResult, figure_to_image, overlay
 
 __all__ = [
     "METHODS",
@@ -176,6 +176,9 @@ class Attribution(PNGResult):
         values, idx = ch.topk(k, largest=largest)
         return [(int(i), float(v)) for i, v in zip(idx, values)]
 
+    def _summary(self) -> dict[str, object]:
+        return {"top": self.top(3), "bottom": self.top(3, largest=False)}
+
     def to_dict(self) -> dict:
         """JSON-ready summary: every channel, sorted by attribution (descending)."""
         order = self.channels.argsort(descending=True)
@@ -195,20 +198,30 @@ class Attribution(PNGResult):
         }
 
     def heatmap(self, channel: int | None = None) -> Image.Image:
-        """The image with the spatial attribution (of one ``channel``, or of all) over it; red supports."""
+        """The image with the spatial attribution (of one ``channel``, or of all) over it.
+
+        The toolkit's one diverging convention (:data:`~vizcnn.draw.figure.DIVERGING`):
+        blue supports the objective, red opposes it, zero is the image itself.
+        """
         if self.image is None:
             raise VizcnnError("this attribution has no image to draw on.")
         heat = self.spatial if channel is None else self.tensor[channel]
-        return overlay(self.image, heat, alpha=0.55, cmap="RdBu_r", symmetric=True)
+        return overlay(self.image, heat, alpha=0.55, cmap=DIVERGING, symmetric=True)
 
     def to_image(self, k: int = 8) -> Image.Image:
-        """The spatial attribution over the image beside a bar chart of the top and bottom channels."""
+        """The spatial attribution over the image (with its colour bar) beside a bar chart of the top and bottom channels."""
+        from matplotlib.cm import ScalarMappable
+        from matplotlib.colors import Normalize
         from matplotlib.figure import Figure
 
-        fig = Figure(figsize=(8.5, 3.6), dpi=100)
-        ax_img, ax_bar = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.4]})
+        fig = Figure(figsize=(9, 3.8), dpi=100)
+        ax_img, ax_bar = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.3]})
         if self.image is not None:
             ax_img.imshow(self.heatmap().resize((224, 224), Image.NEAREST))
+            m = float(self.spatial.abs().max()) or 1.0
+            bar = fig.colorbar(ScalarMappable(Normalize(-m, m), cmap=DIVERGING), ax=ax_img, fraction=0.046, pad=0.04)
+            bar.set_label("attribution per position (logit units)\nblue supports, red opposes", fontsize=8)
+            bar.ax.tick_params(labelsize=7)
         ax_img.set_title(f"where: {self.label}", fontsize=9)
         ax_img.axis("off")
         rows = self.top(k) + self.top(k, largest=False)[::-1]
@@ -217,11 +230,12 @@ class Attribution(PNGResult):
         ax_bar.barh(
             [f"ch {c}" for c, _ in items],
             [v for _, v in items],
-            color=["#0a7d32" if v >= 0 else "#b3261e" for _, v in items],
+            color=[POSITIVE if v >= 0 else NEGATIVE for _, v in items],
         )
         ax_bar.axvline(0, color="black", lw=0.6)
         ax_bar.tick_params(labelsize=7)
-        ax_bar.set_title(f"{self.layer} channels ({self.method})", fontsize=9)
+        ax_bar.set_xlabel("channel attribution, summed over positions (logit units)", fontsize=8)
+        ax_bar.set_title(f"{self.layer} channels ({self.method}): blue supports, red opposes", fontsize=9)
         fig.tight_layout()
         return figure_to_image(fig)
 

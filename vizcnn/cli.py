@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
 import signal
 import sys
 import textwrap
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stdout
 
 from . import __version__
+from .commands._common import check_inputs
 from .errors import VizcnnError
 
 #: Subcommand modules under vizcnn.commands, in the order ``--help`` lists them.
@@ -46,6 +50,20 @@ def _interrupt(_signum, _frame) -> None:
     raise KeyboardInterrupt
 
 
+@contextmanager
+def _stdout(args: argparse.Namespace) -> Iterator[None]:
+    """Where a command's printing goes: into ``-o FILE`` for commands whose result is text, else the terminal."""
+    if getattr(args, "stdout_is_result", False) and args.output:
+        from ._io import write_text
+
+        buf = io.StringIO()
+        with redirect_stdout(buf):
+            yield
+        print(f"wrote {write_text(args.output, buf.getvalue())}")
+    else:
+        yield
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -63,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args) -> int:
     try:
-        return int(args.run(args) or 0)
+        check_inputs(args)  # names and files first: a typo is answered before torch is imported
+        with _stdout(args):
+            return int(args.run(args) or 0)
     except VizcnnError as exc:
         message = textwrap.fill(str(exc), width=100, break_long_words=False, break_on_hyphens=False)
         print(f"vizcnn {args.command}: error: {message}", file=sys.stderr)

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from captum.attr import LayerGradientXActivation
-from matplotlib import colormaps
 from PIL import Image, ImageDraw
 from torch import nn
 
@@ -33,7 +32,7 @@ from .activations import check_model_layer
 from .errors import VizcnnError, expect, expect_int
 from .hooks import forward_to
 from .models.model import Model
-from .draw.figure import PNGResult, image_grid, overlay
+from .draw.figure import DIVERGING, SEQUENTIAL, PNGResult, colorbar, draw_text, font, image_grid, overlay, wrap
 from .draw.html import data_uri, render_template
 
 __all__ = [
@@ -45,9 +44,10 @@ __all__ = [
     "semantic_dictionary",
 ]
 
-_PALETTE = [
-    tuple(int(255 * c) for c in rgb) for name in ("tab20", "tab20b", "tab20c") for rgb in colormaps[name].colors
-]
+#: The mosaic's few categorical colours (Okabe-Ito, without the blue and red that mean support and
+#: opposition elsewhere); every other channel is grey. Clearly different, and readable under black text.
+MOSAIC_COLOURS = [(230, 159, 0), (0, 158, 115), (204, 121, 167), (240, 228, 66), (140, 86, 75)]
+OTHER = (205, 205, 205)
 
 
 def _activations(model: Model, x: torch.Tensor, layer) -> torch.Tensor:
@@ -79,9 +79,19 @@ def _iframe(page: str) -> str:
     return f'<iframe srcdoc="{html.escape(page, quote=True)}" style="width:100%;height:720px;border:0"></iframe>'
 
 
-def _heat(image: Image.Image, heat: torch.Tensor, *, signed: bool, size: int = 160) -> Image.Image:
+def _heat(image: Image.Image, heat: torch.Tensor, *, signed: bool, vmax: float, size: int = 160) -> Image.Image:
+    """``heat`` over the image: signed maps in the diverging convention (blue supports), others in viridis from 0."""
     view = image.resize((size, size), Image.NEAREST)
-    return overlay(view, heat, alpha=0.55, cmap="RdBu_r" if signed else "magma", symmetric=signed)
+    if signed:
+        return overlay(view, heat, alpha=0.55, cmap=DIVERGING, symmetric=True, vmax=vmax)
+    return overlay(view, heat, alpha=0.55, cmap=SEQUENTIAL, vmin=0.0, vmax=vmax)
+
+
+def _scale(maps: list[torch.Tensor], signed: bool, label: str) -> tuple[float, str]:
+    """One scale for a set of heat maps (largest value, or largest magnitude when signed) and its colour bar."""
+    vmax = max((float((m.abs() if signed else m).max()) for m in maps), default=1.0) or 1.0
+    bar = colorbar(DIVERGING if signed else SEQUENTIAL, -vmax if signed else 0.0, vmax, label, width=300)
+    return vmax, data_uri(bar)
 
 
 def _tile(image: Image.Image, size: int = 160) -> str:
@@ -89,6 +99,8 @@ def _tile(image: Image.Image, size: int = 160) -> str:
 
 
 # -- semantic dictionary --------------------------------------------------------
+
+_MOSAIC_TITLE = "At each position, its strongest channel; square area is proportional to the activation."
 
 
 @dataclass
@@ -126,23 +138,50 @@ class SemanticDictionary(PNGResult):
         values, idx = totals.topk(min(k or self.top, totals.numel()))
         return [(int(i), float(v)) for i, v in zip(idx, values)]
 
+    def _summary(self) -> dict[str, object]:
+        return {"image_top": self.image_top(3)}
+
     def channels(self) -> list[int]:
         """Every channel that appears in the dictionary, image-level ones first."""
         _, idx = self.positions
         strong = [c for c, _ in self.image_top()]
         return list(dict.fromkeys(strong + [int(c) for c in idx[..., 0].flatten().tolist()]))
 
+    def coloured(self) -> list[int]:
+        """The few channels that get a colour in the mosaic: strongest at the most positions, at most five."""
+        values, idx = self.positions
+        first, strength = idx[..., 0].flatten(), values[..., 0].flatten().clamp(min=0)
+        counts = torch.bincount(first, minlength=self.activations.shape[0]).float()
+        weight = torch.zeros_like(counts).index_add_(0, first, strength)
+        order = sorted(range(counts.numel()), key=lambda c: (-float(counts[c]), -float(weight[c])))
+        return [c for c in order[: len(MOSAIC_COLOURS)] if counts[c] > 0]
+
     def to_image(self, max_side: int = 672) -> Image.Image:
         """One cell per position showing its strongest channel, sized by activation (Distill's layout).
 
-        The cell holds the channel's feature visualization when there is one,
-        else a square in the channel's colour with its number.
+        The cell holds the channel's feature visualization when there is one;
+        else a square in one of a handful of colours (:meth:`coloured`, named in
+        the key under the mosaic and written in big enough squares), grey for
+        every other channel.
         """
         values, idx = self.positions
         h, w = values.shape[:2]
         cell = max(6, min(48, max_side // max(h, w)))
-        canvas = Image.new("RGB", (w * cell, h * cell), (255, 255, 255))
+        colours = dict(zip(self.coloured(), MOSAIC_COLOURS))
+        fnt = font(11)
+        key = [] if self.features else [*(f"channel {c}" for c in colours), "any other channel"]
+        key_w = [fnt.getlength(t) + 22 for t in key]
+        width = max(w * cell, 160)
+        rows, x = 1 if key else 0, 0
+        for kw in key_w:
+            if x and x + kw > width:
+                rows, x = rows + 1, 0
+            x += kw
+        top = 4 + len(wrap(_MOSAIC_TITLE, fnt, width - 8)) * 14
+        canvas = Image.new("RGB", (width, top + h * cell + 6 + rows * 18), (255, 255, 255))
         draw = ImageDraw.Draw(canvas)
+        for i, line in enumerate(wrap(_MOSAIC_TITLE, fnt, width - 8)):
+            draw_text(draw, (4, 2 + 14 * i), line, font=fnt, fill=(90, 90, 90))
         vmax = float(values[..., 0].max()) or 1.0
         for y in range(h):
             for x in range(w):
@@ -150,24 +189,33 @@ class SemanticDictionary(PNGResult):
                 side = round(cell * math.sqrt(max(v, 0.0) / vmax)) if vmax > 0 else 0
                 if side < 2:
                     continue
-                x0, y0 = x * cell + (cell - side) // 2, y * cell + (cell - side) // 2
+                x0, y0 = x * cell + (cell - side) // 2, top + y * cell + (cell - side) // 2
                 if c in self.features:
                     canvas.paste(self.features[c].convert("RGB").resize((side, side), Image.BILINEAR), (x0, y0))
-                else:
-                    draw.rectangle([x0, y0, x0 + side - 1, y0 + side - 1], fill=_PALETTE[c % len(_PALETTE)])
-                    if side >= 16:
-                        draw.text((x0 + 2, y0 + 1), str(c), fill=(0, 0, 0))
+                    continue
+                draw.rectangle([x0, y0, x0 + side - 1, y0 + side - 1], fill=colours.get(c, OTHER))
+                if c in colours and side >= 18 and fnt.getlength(str(c)) <= side - 2:
+                    draw_text(draw, (x0 + 1, y0 + 1), str(c), font=fnt)
+        x, y = 4, top + h * cell + 6
+        for text, kw, colour in zip(key, key_w, [*colours.values(), OTHER]):
+            if x > 4 and x + kw > width:
+                x, y = 4, y + 18
+            draw.rectangle([x, y + 2, x + 12, y + 14], fill=colour)
+            draw_text(draw, (x + 16, y + 1), text, font=fnt)
+            x += kw
         return canvas
 
     def to_html(self, *, title: str | None = None, groups: NeuronGroups | None = None) -> str:
         """A self-contained page: the image, the positional dictionary, the top channels (and neuron groups)."""
         cards = []
-        for c, total in self.image_top():
+        top = self.image_top()
+        vmax, scale = _scale([self.activations[c] for c, _ in top], False, "activation (the layer's output values)")
+        for c, total in top:
             cards.append(
                 {
                     "channel": c,
                     "value": total,
-                    "heat": _tile(_heat(self.image, self.activations[c], signed=False)),
+                    "heat": _tile(_heat(self.image, self.activations[c], signed=False, vmax=vmax)),
                     "feature": _tile(self.features[c]) if c in self.features else None,
                 }
             )
@@ -181,14 +229,9 @@ class SemanticDictionary(PNGResult):
             shape=list(self.activations.shape),
             top=self.top,
             cards=cards,
-            legend=[] if self.features else self._legend(),
+            scale=scale,
             groups=groups._context() if groups is not None else None,
         )
-
-    def _legend(self) -> list[dict]:
-        _, idx = self.positions
-        used = sorted({int(c) for c in idx[..., 0].flatten().tolist()})
-        return [{"channel": c, "color": "#{:02x}{:02x}{:02x}".format(*_PALETTE[c % len(_PALETTE)])} for c in used]
 
     def _repr_html_(self) -> str:
         return _iframe(self.to_html())
@@ -238,7 +281,7 @@ class AttributionDictionary(PNGResult):
         source: where the image came from (a file name), for the page.
     """
 
-    attributions: list[Attribution]
+    attributions: list[Attribution] = field(repr=False)
     top: int
     features: dict[int, Image.Image] = field(default_factory=dict, repr=False)
     source: str = ""
@@ -252,6 +295,11 @@ class AttributionDictionary(PNGResult):
     def channels(self) -> list[int]:
         return list(dict.fromkeys(c for a in self.attributions for c, _ in a.top(self.top)))
 
+    def _summary(self) -> dict[str, object]:
+        main = self.main
+        return {"model": main.model, "layer": main.layer, "objectives": [a.label for a in self.attributions],
+                "strongest": main.top(3)}  # fmt: skip
+
     def to_image(self) -> Image.Image:
         return self.main.to_image()
 
@@ -264,12 +312,15 @@ class AttributionDictionary(PNGResult):
         sections = []
         for a in self.attributions:
             rows = []
-            for c, v in a.top(self.top):
+            top = a.top(self.top)
+            vmax, scale = _scale([a.tensor[c] for c, _ in top], True,
+                                 f"attribution per position (logit units): blue supports {a.label}, red opposes it")  # fmt: skip
+            for c, v in top:
                 rows.append(
                     {
                         "channel": c,
                         "value": v,
-                        "heat": _tile(_heat(a.image, a.tensor[c], signed=True)),
+                        "heat": _tile(_heat(a.image, a.tensor[c], signed=True, vmax=vmax)),
                         "feature": _tile(self.features[c]) if c in self.features else None,
                     }
                 )
@@ -281,6 +332,7 @@ class AttributionDictionary(PNGResult):
                     "delta": a.delta,
                     "where": _tile(a.heatmap(), 224),
                     "rows": rows,
+                    "scale": scale,
                     "bottom": a.top(min(self.top, 5), largest=False),
                 }
             )
@@ -334,6 +386,8 @@ def attribution_dictionary(
 
 # -- neuron groups --------------------------------------------------------------
 
+_GROUP_UNITS = "group weight at each position (NMF factor, in activation units)"
+
 
 @dataclass
 class NeuronGroups(PNGResult):
@@ -374,25 +428,29 @@ class NeuronGroups(PNGResult):
     def to_image(self) -> Image.Image:
         """Each group's spatial map over the image (and its visualization when there is one)."""
         tiles, labels = [], []
+        vmax = float(self.spatial.max()) or 1.0
         for g in range(self.k):
-            tiles.append(_heat(self.image, self.spatial[g], signed=False))
+            tiles.append(_heat(self.image, self.spatial[g], signed=False, vmax=vmax))
             labels.append(f"group {g}")
             if self.features:
                 tiles.append(self.features[g].convert("RGB").resize((160, 160), Image.BILINEAR))
                 labels.append(f"group {g} feature")
         return image_grid(tiles, labels, ncols=2 if self.features else min(self.k, 4), tile_size=160,
-                          title=f"{self.model} {self.layer}: {self.k} neuron groups, error {self.error:.3f}")  # fmt: skip
+                          title=f"{self.model} {self.layer}: {self.k} neuron groups, error {self.error:.3f}",
+                          footer=colorbar(SEQUENTIAL, 0.0, vmax, _GROUP_UNITS, width=300))  # fmt: skip
 
     def _context(self) -> dict:
         classes = list(self.attributions)
+        vmax, scale = _scale(list(self.spatial), False, _GROUP_UNITS)
         return {
             "k": self.k,
             "error": self.error,
             "classes": classes,
+            "scale": scale,
             "rows": [
                 {
                     "group": g,
-                    "heat": _tile(_heat(self.image, self.spatial[g], signed=False)),
+                    "heat": _tile(_heat(self.image, self.spatial[g], signed=False, vmax=vmax)),
                     "feature": _tile(self.features[g]) if self.features else None,
                     "channels": [int(c) for c in self.directions[g].topk(min(5, self.directions.shape[1])).indices],
                     "attributions": [float(self.attributions[c][g]) for c in classes],
@@ -412,7 +470,7 @@ class NeuronGroups(PNGResult):
             shape=list(self.activations.shape),
             top=0,
             cards=[],
-            legend=[],
+            scale=None,
             groups=self._context(),
         )
 

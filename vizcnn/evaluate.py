@@ -22,7 +22,8 @@ import torch
 from PIL import Image
 
 from .data import Digits
-from .errors import VizcnnError, expect, expect_int
+from .errors import expect, expect_int, VizcnnError
+from .progress import progress_bar
 from .models import Model
 from .draw.figure import PNGResult, figure_to_image
 
@@ -115,8 +116,6 @@ def predict_digits(model: Model, images: torch.Tensor, *, batch_size: int = 1000
 
     A tqdm bar on stderr counts the batches when ``progress`` is true.
     """
-    from tqdm import tqdm
-
     if tuple(images.shape[1:]) != tuple(model.input.shape):
         raise VizcnnError(
             f"{model.name} takes {'x'.join(map(str, model.input.shape))} inputs, these digits are "
@@ -124,7 +123,7 @@ def predict_digits(model: Model, images: torch.Tensor, *, batch_size: int = 1000
         )
     out = []
     starts = range(0, len(images), batch_size)
-    for i in tqdm(starts, desc=f"{model.name}", unit="batch", file=sys.stderr, disable=not progress, leave=False):
+    for i in progress_bar(starts, desc=f"{model.name}", unit="batch", file=sys.stderr, disable=not progress, leave=False):
         x = model.input.normalize(images[i : i + batch_size].to(model.device))
         out.append(model(x).argmax(1).cpu())
     return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)

@@ -24,10 +24,11 @@ from torch import nn
 
 from .activations import channel_count, check_model_layer, input_view, layer_output
 from .data import Digits, iter_image_files, load_image, mnist
-from .errors import VizcnnError, expect, expect_channels, expect_int
+from .errors import expect, expect_channels, expect_int, VizcnnError
 from .limits import activation_bytes, check_memory
 from .models import Layer, Model
-from .models.receptive import ReceptiveField, receptive_fields
+from .models.receptive import receptive_fields, ReceptiveField
+from .progress import progress_bar
 from .draw.figure import PNGResult, image_grid
 
 __all__ = ["DatasetExamples", "receptive_field", "top_examples", "top_examples_for"]
@@ -118,7 +119,10 @@ class DatasetExamples(PNGResult):
                 crop = "crop" if self.receptive_field is None or self.receptive_field.exact else "approx. crop"
                 labels += [crop if self.boxes[i] else "" for i in block] + [""] * pad
         title = f"{self.model} {self.layer}:{self.channel} · top {len(self.images)} of {self.seen}"
-        return image_grid(tiles, labels, ncols=ncols, tile_size=TILE, title=title)
+        legend = ["Labels: the image (its number in the data set, or its file name), then the channel's peak activation."]
+        if any(self.boxes):
+            legend.append("Red box: the input region the peak unit sees (its receptive field); below, that crop.")
+        return image_grid(tiles, labels, ncols=ncols, tile_size=TILE, title=title, legend=legend)
 
     def _framed(self, i: int) -> Image.Image:
         """Image ``i`` enlarged to a tile, with its crop box drawn in red."""
@@ -269,7 +273,6 @@ def top_examples_for(
     Memory grows with ``k * len(channels)``, not with the data set. Returns
     ``{channel: DatasetExamples}``.
     """
-    from tqdm.auto import tqdm
 
     check_model_layer(model, layer)
     expect(data, (str, os.PathLike, Digits, type(None)), "data", "'sample', a folder path or a Digits")
@@ -293,7 +296,7 @@ def top_examples_for(
     names: dict[int, str] = {}
     seen = 0
     desc = f"{resolved.name}:{channels[0]}" + (f" (+{len(channels) - 1})" if len(channels) > 1 else "")
-    with tqdm(total=size, unit="img", desc=desc, disable=not progress, leave=False) as bar:
+    with progress_bar(total=size, unit="img", desc=desc, disable=not progress, leave=False) as bar:
         for tried, idx, batch_names, pixels in batches:
             bar.update(tried)
             if pixels is None:

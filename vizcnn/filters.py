@@ -23,13 +23,20 @@ from torch import nn
 from .errors import VizcnnError, expect, expect_int
 from .models import Model, forward_order
 from .models.layers import is_kind
-from .draw.figure import PNGResult, image_grid, to_uint8
+from .draw.figure import PNGResult, colorbar, image_grid, to_uint8
 
 __all__ = ["FilterGrid", "Reduce", "Scale", "Sort", "colorfulness", "conv_layers", "frequency", "plot"]
 
 Sort = Literal["norm", "color", "frequency"]
 Scale = Literal["filter", "shared"]
 Reduce = Literal["auto", "rgb", "slices", "mean", "norm"]
+
+#: Sort key -> what it measures, for legends.
+_SORT_KEYS = {
+    "norm": "L2 norm",
+    "color": "colourfulness (share of energy in colour, 0-1)",
+    "frequency": "mean spatial frequency (cycles/pixel)",
+}
 
 #: Above this many (filter, input channel) slices, ``reduce="auto"`` averages over input channels.
 MAX_SLICES = 1024
@@ -80,6 +87,7 @@ class FilterGrid(PNGResult):
         scale: ``filter`` (each filter uses the full grey range) or ``shared``
             (one scale for the layer, so weak filters look faint).
         sort: the sort key used, or ``None`` for the layer's own order.
+        keys: ``(F,)`` each filter's value of the sort key (``None`` unsorted).
         ncols: columns of the grid, or ``None`` for square-ish.
     """
 
@@ -92,6 +100,11 @@ class FilterGrid(PNGResult):
     scale: str
     sort: str | None = None
     ncols: int | None = None
+    keys: torch.Tensor | None = field(default=None, repr=False)
+
+    def _summary(self) -> dict[str, object]:
+        strongest = torch.topk(self.norms, min(3, self.norms.numel()))
+        return {"shape": tuple(self.weights.shape), "strongest": [(int(i), float(v)) for v, i in zip(*strongest)]}
 
     def tiles(self) -> list[np.ndarray]:
         """uint8 tiles in display order: ``(kh, kw, 3)`` for ``rgb``, ``(kh, kw)`` otherwise.
@@ -127,10 +140,43 @@ class FilterGrid(PNGResult):
         return size, self.ncols or math.ceil(math.sqrt(n))
 
     def labels(self) -> list[str]:
-        f, c = self.weights.shape[:2]
+        """``#index norm`` per tile (and the sort key's value when it is not the norm); see :meth:`legend`."""
+        c = self.weights.shape[1]
         if self.reduce == "slices" and c > 1:
             return [f"#{i}" if j == 0 else "" for i in self.order for j in range(c)]
-        return [f"#{i} {float(self.norms[i]):.2f}" for i in self.order]
+        extra = self.keys is not None and self.sort != "norm"
+        return [f"#{i} {float(self.norms[i]):.2f}" + (f" {float(self.keys[i]):.2f}" if extra else "") for i in self.order]
+
+    def legend(self) -> list[str]:
+        """What the labels, the order and the grey levels mean, in words, for the figure."""
+        c = self.weights.shape[1]
+        lines = []
+        if self.reduce == "slices" and c > 1:
+            lines.append(f"One row per filter (#index), one tile per input channel (0-{c - 1}, left to right).")
+        else:
+            what = "filter index, L2 norm of its weights"
+            if self.keys is not None and self.sort != "norm":
+                what += f", {_SORT_KEYS[self.sort]}"
+            lines.append(f"Labels: #{what}.")
+        if self.sort:
+            lines.append(f"Sorted by {_SORT_KEYS[self.sort]}, {'smallest' if self.sort == 'frequency' else 'largest'} first.")
+        if self.reduce == "norm":
+            lines.append("Black is zero; brighter is a larger weight norm across the input channels.")
+        elif self.reduce == "rgb":
+            lines.append("Mid-grey is zero; in each colour channel brighter is a positive weight, darker a negative one.")
+        else:
+            lines.append("Mid-grey is zero; white is a positive weight, black a negative one.")
+        return lines
+
+    def colorbar(self) -> Image.Image:
+        """The grey scale the tiles use, with its units (relative per filter, or the layer's weights)."""
+        shared = self.scale == "shared"
+        w = self.weights.float()
+        top = float((w.pow(2).sum(dim=1).sqrt() if self.reduce == "norm" else w).abs().max()) if shared else 1.0
+        unit = "weight" if shared else "weight / the filter's largest |weight|"
+        if self.reduce == "norm":
+            return colorbar("gray", 0.0, top, f"norm over input channels ({unit})")
+        return colorbar("gray", -top, top, unit)
 
     def title(self) -> str:
         f, c, kh, kw = self.weights.shape
@@ -143,7 +189,8 @@ class FilterGrid(PNGResult):
 
     def to_image(self) -> Image.Image:
         size, ncols = self.layout()
-        return image_grid(self.tiles(), self.labels(), ncols=ncols, tile_size=size, title=self.title())
+        return image_grid(self.tiles(), self.labels(), ncols=ncols, tile_size=size, title=self.title(),
+                          legend=self.legend(), footer=self.colorbar())  # fmt: skip
 
 
 def _first_conv_path(model: Model) -> str | None:
@@ -206,20 +253,16 @@ def plot(
     if ncols is not None:  # more columns than tiles would only widen an empty canvas
         expect_int(ncols, "ncols", 1, f * c if reduce == "slices" else f)
     norms = weights.flatten(1).norm(dim=1)
-    if sort is None:
-        order = list(range(f))
-    elif sort == "norm":
-        order = _argsort(-norms)
-    elif sort == "frequency":
-        order = _argsort(frequency(weights))
-    else:
-        if not is_rgb:
-            raise VizcnnError(
-                f"sort='color' needs RGB filters (a first conv layer on RGB input); {resolved.name!r} has {c} "
-                "input channel(s). Use --sort norm or --sort frequency."
-            )
-        order = _argsort(-colorfulness(weights))
-    return FilterGrid(model.name, resolved.name, weights, norms, order, reduce, scale, sort, ncols)
+    keys = None
+    if sort == "color" and not is_rgb:
+        raise VizcnnError(
+            f"sort='color' needs RGB filters (a first conv layer on RGB input); {resolved.name!r} has {c} "
+            "input channel(s). Use --sort norm or --sort frequency."
+        )
+    if sort is not None:
+        keys = {"norm": norms, "frequency": frequency(weights), "color": colorfulness(weights)}[sort]
+    order = list(range(f)) if keys is None else _argsort(keys if sort == "frequency" else -keys)
+    return FilterGrid(model.name, resolved.name, weights, norms, order, reduce, scale, sort, ncols, keys)
 
 
 def _argsort(key: torch.Tensor) -> list[int]:

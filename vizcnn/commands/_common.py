@@ -11,8 +11,8 @@ from typing import Any
 from .._io import IMAGE_FORMATS, check_output
 
 __all__ = [
-    "PICTURES", "add_parser", "add_model_args", "at_least", "check_output", "default_output", "model_from_args",
-    "output_file", "parse_channels", "print_json",
+    "PICTURES", "QUIET", "add_parser", "add_model_args", "add_output_flags", "at_least", "check_inputs", "check_output",
+    "default_output", "model_from_args", "output_file", "parse_channels", "print_json",
 ]  # fmt: skip
 
 #: Suffixes a picture output (-o PNG) may end in.
@@ -25,6 +25,26 @@ def add_parser(sub, name: str, doc: str, **kwargs) -> argparse.ArgumentParser:
     return sub.add_parser(
         name, help=first, description=doc.strip(), formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs
     )
+
+
+#: What -q/--quiet means, the same for every command.
+QUIET = "no progress bar or other notes on stderr (the results are still printed)"
+
+
+def add_output_flags(
+    p: argparse.ArgumentParser, output: str, *, metavar: str = "FILE", json: str | None = None, default: str | None = None,
+    stdout: bool = False,
+) -> None:  # fmt: skip
+    """The flags every command shares: ``-o/--output``, ``--json`` (where it prints results) and ``-q/--quiet``.
+
+    ``stdout=True`` marks a command whose result is what it prints: ``-o FILE``
+    then writes that text (or JSON) to the file instead (see :func:`vizcnn.cli.main`).
+    """
+    p.add_argument("-o", "--output", metavar=metavar, default=default, help=output)
+    if json:
+        p.add_argument("--json", action="store_true", help=json)
+    p.add_argument("-q", "--quiet", action="store_true", help=QUIET)
+    p.set_defaults(stdout_is_result=stdout)
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
@@ -46,6 +66,29 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--mean", metavar="M,M,M", help="per-channel mean subtracted from pixels in [0, 1] (default: the model's, else 0)")
     g.add_argument("--std", metavar="S,S,S", help="per-channel standard deviation divided by (default: the model's, else 1)")
     g.add_argument("--classes", metavar="FILE", help="class names: one per line, or a JSON list (default: the model's, else 0..N-1)")
+
+
+def check_inputs(args: argparse.Namespace) -> None:
+    """Check the model name and every named input file before anything imports torch (which takes seconds).
+
+    Raises:
+        VizcnnError: an unknown model name, or a ``--weights``/``--image``/``--classes``/spec file that is not there.
+    """
+    from ..catalog import check_model_name
+    from ..errors import VizcnnError
+
+    opts = vars(args)
+    if isinstance(opts.get("model"), str):
+        check_model_name(opts["model"])
+    files = {
+        "--weights": None if opts.get("weights") in (None, "random") else opts.get("weights"),
+        "--image": None if str(opts.get("image") or "mnist:").startswith("mnist:") else opts["image"],
+        "--classes": opts.get("classes"),
+        "SPEC": opts.get("spec"),
+    }
+    for flag, path in files.items():
+        if path is not None and not Path(path).is_file():
+            raise VizcnnError(f"{flag} {path!r} does not exist. Check the path (relative to {str(Path.cwd())!r}).")
 
 
 def model_from_args(args: argparse.Namespace):

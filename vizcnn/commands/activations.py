@@ -14,7 +14,7 @@ the predictions, and the forward pass then stops right after LAYER.
 
 from __future__ import annotations
 
-from ._common import add_model_args, add_parser, at_least, default_output, model_from_args, output_file, parse_channels, print_json
+from ._common import add_model_args, add_output_flags, add_parser, at_least, default_output, model_from_args, output_file, parse_channels, print_json
 
 
 def register(sub) -> None:
@@ -22,11 +22,10 @@ def register(sub) -> None:
     add_model_args(p)
     p.add_argument("layer", metavar="LAYER", help="friendly name (conv2) or module path (features.3)")
     p.add_argument("--image", required=True, metavar="PATH", help="JPEG/PNG file, or mnist:K for a bundled digit")
-    p.add_argument("-o", "--output", metavar="PNG", help="default: vizcnn-out/MODEL-LAYER-activations-IMAGE.png")
     p.add_argument("--top", type=int, default=8, metavar="K", help="the K channels with the highest mean (default 8)")
     p.add_argument("--channels", metavar="LIST", help="channels to show instead: 5, 0-15, 1,4,9 or all")
     p.add_argument("--top-classes", type=int, default=5, metavar="N", help="predicted classes to show (default 5; 0: none)")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_output_flags(p, "default: vizcnn-out/MODEL-LAYER-activations-IMAGE.png", metavar="PNG", json="print the summary as JSON")
     p.set_defaults(run=run)
 
 

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from ._common import add_parser, print_json
+from ._common import add_output_flags, add_parser, print_json
 
 
 def register(sub) -> None:
@@ -20,7 +20,7 @@ def register(sub) -> None:
     p.add_argument("--channels", "-c", type=int, default=1, help="input channels C (default 1)")
     p.add_argument("--filters", "-f", type=int, default=1, help="number of filters F (default 1)")
     p.add_argument("--pool", action="store_true", help="a pooling layer: no parameters, channels kept")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    add_output_flags(p, "write the explanation (or the JSON) to FILE instead of printing it", json="print JSON", stdout=True)
     p.set_defaults(run=run)
 
 

@@ -15,7 +15,7 @@ LayerGradientXActivation (grad-x-act, the default), LayerIntegratedGradients
 
 from __future__ import annotations
 
-from ._common import add_model_args, add_parser, default_output, model_from_args, output_file, print_json
+from ._common import add_model_args, add_output_flags, add_parser, default_output, model_from_args, output_file, print_json
 
 #: Integration and feature-visualization steps beyond this add nothing but time.
 MAX_STEPS = 10_000
@@ -37,8 +37,7 @@ def register(sub) -> None:
     p.add_argument("--steps", type=int, default=50, metavar="N", help="integration steps for ig (default 50)")
     p.add_argument("--fv-steps", type=int, default=0, metavar="N",
                    help="feature visualization steps per channel (0, the default, skips them; 256 gives clean pictures)")  # fmt: skip
-    p.add_argument("-o", "--output", metavar="FILE", help="HTML file (default vizcnn-out/MODEL-LAYER-attribution.html)")
-    p.add_argument("--json", action="store_true", help="print every channel's attribution as JSON, sorted")
+    add_output_flags(p, "HTML file (default vizcnn-out/MODEL-LAYER-attribution.html)", json="print every channel's attribution as JSON, sorted")
     p.set_defaults(run=run)
 
 

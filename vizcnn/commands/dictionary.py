@@ -16,7 +16,7 @@ activations: pick a ReLU or pooling layer (negative parts are dropped).
 
 from __future__ import annotations
 
-from ._common import add_model_args, add_parser, check_output, default_output, model_from_args
+from ._common import add_model_args, add_output_flags, add_parser, check_output, default_output, model_from_args, print_json
 
 
 def register(sub) -> None:
@@ -33,7 +33,8 @@ def register(sub) -> None:
     )
     p.add_argument("--fv-steps", type=int, default=0, metavar="N",
                    help="feature visualization steps (0, the default, skips them; 256 gives clean pictures)")  # fmt: skip
-    p.add_argument("-o", "--output", metavar="DIR", help="output folder (default vizcnn-out/MODEL-LAYER-dictionary)")
+    add_output_flags(p, "output folder (default vizcnn-out/MODEL-LAYER-dictionary)", metavar="DIR",
+                     json="print the top channels and the neuron groups as JSON")
     p.set_defaults(run=run)
 
 
@@ -58,6 +59,16 @@ def run(args) -> int:
     page = write_text(out / "index.html", sem.to_html(title=f"{model.name} {sem.layer}: {args.image}", groups=groups))
     sem.save(out / "semantic.png")
     groups.save(out / "groups.png")
+    if args.json:
+        print_json(
+            {
+                "model": model.name, "layer": sem.layer, "shape": list(sem.activations.shape), "output": str(page),
+                "top": [{"channel": c, "total": v} for c, v in sem.image_top()],
+                "groups": {"error": groups.error, "channels": [[int(c) for c in d.topk(min(5, d.numel())).indices] for d in groups.directions],
+                           "attributions": {k: [float(x) for x in v] for k, v in groups.attributions.items()}},
+            }
+        )  # fmt: skip
+        return 0
     print(f"{model.name} {sem.layer}: activations {'x'.join(map(str, sem.activations.shape))}")
     print("top channels by total activation: " + ", ".join(f"{c} ({v:.2f})" for c, v in sem.image_top()))
     print(f"{groups.k} neuron groups, relative reconstruction error {groups.error:.4f}")

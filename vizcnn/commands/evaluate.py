@@ -12,7 +12,7 @@ A progress bar on stderr counts the batches (off with --quiet or --json).
 
 from __future__ import annotations
 
-from ._common import add_model_args, add_parser, default_output, output_file, print_json
+from ._common import add_model_args, add_output_flags, add_parser, default_output, output_file, print_json
 
 
 def register(sub) -> None:
@@ -21,9 +21,8 @@ def register(sub) -> None:
     p.add_argument("--data", metavar="DIR", default="sample", help="MNIST folder, or 'sample' (default: the bundled sample)")
     p.add_argument("--split", choices=["test", "train"], default="test", help="which files of DIR (default test)")
     p.add_argument("--batch-size", type=int, default=1000, metavar="N", help="digits per batch (default 1000)")
-    p.add_argument("-o", "--output", metavar="PNG", help="confusion matrix image (default vizcnn-out/MODEL-confusion.png)")
-    p.add_argument("--json", action="store_true", help="print JSON: accuracy, n, per_class, confusion")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_output_flags(p, "confusion matrix image (default vizcnn-out/MODEL-confusion.png)", metavar="PNG",
+                     json="print JSON: accuracy, n, per_class, confusion")
     p.set_defaults(run=run)
 
 

@@ -14,7 +14,7 @@ field). MNIST models default to the bundled sample; ImageNet models need
 
 from __future__ import annotations
 
-from ._common import add_model_args, add_parser, default_output, model_from_args, output_file, print_json
+from ._common import add_model_args, add_output_flags, add_parser, default_output, model_from_args, output_file, print_json
 
 
 def register(sub) -> None:
@@ -26,8 +26,7 @@ def register(sub) -> None:
                         "(default: sample for MNIST models)")  # fmt: skip
     p.add_argument("--top", type=int, default=9, metavar="K", help="how many examples (default 9)")
     p.add_argument("--batch-size", type=int, default=64, metavar="N", help="images per forward pass (default 64)")
-    p.add_argument("-o", "--output", metavar="PNG", help="default: vizcnn-out/MODEL-LAYER-CHANNEL-examples.png")
-    p.add_argument("--json", action="store_true", help="print the examples as JSON")
+    add_output_flags(p, "default: vizcnn-out/MODEL-LAYER-CHANNEL-examples.png", metavar="PNG", json="print the examples as JSON")
     p.set_defaults(run=run)
 
 
@@ -40,7 +39,8 @@ def run(args) -> int:
         raise VizcnnError(f"cannot read {args.target!r}: give LAYER:CHANNEL, e.g. conv3:5.")
     model = model_from_args(args)
     out = output_file(args.output, default_output(model.name, layer, channel, "examples"))
-    result = top_examples(model, layer, int(channel), args.data, k=args.top, batch_size=args.batch_size)
+    result = top_examples(model, layer, int(channel), args.data, k=args.top, batch_size=args.batch_size,
+                          progress=not (args.quiet or args.json))
     result.save(out)
     if args.json:
         print_json({**result.as_dict(), "output": str(out)})

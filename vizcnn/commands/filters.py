@@ -14,14 +14,15 @@ smooth filters before fine ones; --sort norm puts the strongest first.
 
 from __future__ import annotations
 
-from ._common import add_model_args, add_parser, at_least, default_output, model_from_args, output_file
+from ._common import add_model_args, add_output_flags, add_parser, at_least, default_output, model_from_args, output_file, print_json
 
 
 def register(sub) -> None:
     p = add_parser(sub, "filters", __doc__)
     add_model_args(p)
     p.add_argument("layer", metavar="LAYER", help="a conv layer: friendly name (conv1) or module path (features.0)")
-    p.add_argument("-o", "--output", metavar="PNG", help="output file (default: vizcnn-out/MODEL-LAYER-filters.png)")
+    add_output_flags(p, "output file (default: vizcnn-out/MODEL-LAYER-filters.png)", metavar="PNG",
+                     json="print the filters' order, norms and sort key values as JSON")
     p.add_argument("--sort", choices=["norm", "color", "frequency"], help="order of the filters (default: the layer's)")
     p.add_argument("--scale", choices=["filter", "shared"], default="filter",
                    help="grey scale per filter (default) or one for the whole layer")  # fmt: skip
@@ -41,6 +42,16 @@ def run(args) -> int:
     grid = plot(model, args.layer, sort=args.sort, scale=args.scale, reduce=args.reduce, ncols=args.ncols)
     grid.save(out)
     f, c, kh, kw = grid.weights.shape
+    if args.json:
+        print_json(
+            {
+                "model": model.name, "layer": grid.layer, "shape": [f, c, kh, kw], "output": str(out),
+                "reduce": grid.reduce, "scale": grid.scale, "sort": grid.sort,
+                "filters": [{"index": i, "norm": float(grid.norms[i]),
+                             **({grid.sort: float(grid.keys[i])} if grid.keys is not None else {})} for i in grid.order],
+            }
+        )  # fmt: skip
+        return 0
     scale = "scale per filter" if grid.scale == "filter" else "shared scale"
     print(f"wrote {out}: {f} filters of {c}x{kh}x{kw} ({grid.reduce}, {scale})")
     return 0

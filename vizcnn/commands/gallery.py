@@ -19,13 +19,14 @@ what changed. The site opens from disk: no server, no network.
 
 from __future__ import annotations
 
-from ._common import add_parser
+from ._common import add_output_flags, add_parser, print_json
 
 
 def register(sub) -> None:
     p = add_parser(sub, "gallery", __doc__)
     p.add_argument("spec", metavar="SPEC", help="gallery spec (TOML), e.g. galleries/mnist.toml")
-    p.add_argument("-o", "--output", metavar="DIR", default="site", help="output folder (default: site)")
+    add_output_flags(p, "output folder (default: site)", metavar="DIR", default="site",
+                     json="print what the build did (pages, images, channels rendered and reused) as JSON")
     p.add_argument(
         "--jobs",
         type=int,
@@ -51,7 +52,6 @@ def register(sub) -> None:
         action="store_true",
         help="build into a folder that is not empty and not a vizcnn site (its other files are kept)",
     )
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
 
@@ -70,11 +70,16 @@ def run(args) -> int:
     executor = get_executor(args.executor, args.jobs, **({"address": args.address} if args.address else {}))
     try:
         report = build_gallery(
-            args.spec, args.output, cache=args.cache, executor=executor, progress=not args.quiet,
+            args.spec, args.output, cache=args.cache, executor=executor, progress=not (args.quiet or args.json),
             allow_code=args.allow_code, force=args.force,
         )  # fmt: skip
     finally:
         executor.close()
+    if args.json:
+        print_json({"output": str(report.out), "index": str(report.out / "index.html"), "pages": report.pages,
+                    "images": report.images, "rendered": report.rendered, "reused": report.reused,
+                    "seconds": report.seconds})  # fmt: skip
+        return 0
     print(report)
     print(f"open {report.out / 'index.html'}")
     return 0

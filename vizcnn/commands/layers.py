@@ -12,13 +12,13 @@ network torch.fx cannot trace gets the chain rule, marked "approximate". Friendl
 
 from __future__ import annotations
 
-from ._common import add_model_args, add_parser, model_from_args, print_json
+from ._common import add_model_args, add_output_flags, add_parser, model_from_args, print_json
 
 
 def register(sub) -> None:
     p = add_parser(sub, "layers", __doc__)
     add_model_args(p)
-    p.add_argument("--json", action="store_true", help="print JSON")
+    add_output_flags(p, "write the table (or the JSON) to FILE instead of printing it", json="print JSON", stdout=True)
     p.set_defaults(run=run)
 
 

@@ -6,12 +6,12 @@
 
 from __future__ import annotations
 
-from ._common import add_parser, print_json
+from ._common import add_output_flags, add_parser, print_json
 
 
 def register(sub) -> None:
     p = add_parser(sub, "models", __doc__)
-    p.add_argument("--json", action="store_true", help="print JSON")
+    add_output_flags(p, "write the list (or the JSON) to FILE instead of printing it", json="print JSON", stdout=True)
     p.set_defaults(run=run)
 
 

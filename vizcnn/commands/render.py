@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sys
 
-from ._common import add_model_args, add_parser, at_least, default_output, model_from_args, output_file, parse_channels, print_json
+from ._common import add_model_args, add_output_flags, add_parser, at_least, default_output, model_from_args, output_file, parse_channels, print_json
 
 
 def register(sub) -> None:
@@ -32,9 +32,7 @@ def register(sub) -> None:
         "--precision", choices=["float32", "bfloat16"], default="float32",
         help="bfloat16: network passes in bfloat16, faster on recent CPUs and GPUs (default float32)",
     )  # fmt: skip
-    p.add_argument("-o", "--output", metavar="FILE", help="output image (default vizcnn-out/MODEL-LAYER-CHANNELS.png)")
-    p.add_argument("--json", action="store_true", help="print the values as JSON")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_output_flags(p, "output image (default vizcnn-out/MODEL-LAYER-CHANNELS.png)", json="print the values as JSON")
     p.set_defaults(run=run)
 
 

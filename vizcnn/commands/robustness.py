@@ -14,7 +14,7 @@ values and every method's accuracy.
 
 from __future__ import annotations
 
-from ._common import add_parser, default_output, output_file, print_json
+from ._common import add_output_flags, add_parser, default_output, output_file, print_json
 
 
 def register(sub) -> None:
@@ -24,10 +24,8 @@ def register(sub) -> None:
     p.add_argument("--models", default="mnist-cnn,lenet", help="CNNs to compare, comma-separated (default mnist-cnn,lenet)")
     p.add_argument("--deformations", default="rotation,shear,zoom,translation", help="which deformations (default: all four)")
     p.add_argument("--limit", type=int, metavar="N", help="use the first N test digits")
-    p.add_argument("-o", "--output", metavar="PNG", help="the plot (default vizcnn-out/robustness.png)")
     p.add_argument("--examples", metavar="PNG", help="also draw the first test digit under every deformation")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_output_flags(p, "the plot (default vizcnn-out/robustness.png)", metavar="PNG", json="print JSON")
     p.set_defaults(run=run)
 
 

@@ -17,7 +17,7 @@ light on a dark background.
 
 from __future__ import annotations
 
-from ._common import add_parser, default_output, output_file, print_json
+from ._common import add_output_flags, add_parser, default_output, output_file, print_json
 
 
 def register(sub) -> None:
@@ -26,14 +26,13 @@ def register(sub) -> None:
     p.add_argument("--train-data", metavar="DIR", help="MNIST folder whose training digits make the templates (default: the bundled sample)")
     p.add_argument("--image", default="mnist:0", help="the digit to score: mnist:K (bundled sample) or an image file (default mnist:0)")
     p.add_argument("--score", choices=["correlation", "dot"], default="correlation", help="how to compare (default correlation)")
-    p.add_argument("-o", "--output", metavar="PNG", help="the digit, templates and scores (default vizcnn-out/templates.png)")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    add_output_flags(p, "the digit, templates and scores (default vizcnn-out/templates.png)", metavar="PNG", json="print JSON")
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
 
-    from ..data import load_image, mnist
+    from ..data import load_image, mnist, sample_index
     from ..lesson.templates import TemplateClassifier
     from ..models.zoo import MNIST_INPUT
 
@@ -41,7 +40,7 @@ def run(args) -> int:
     clf = TemplateClassifier.fit(mnist(args.train_data, "train") if args.train_data else mnist("sample"), args.score)
     pixels = MNIST_INPUT.to_tensor(load_image(args.image))[0]
     # a bundled digit's label is known (load_image has checked K)
-    label = int(mnist("sample").labels[int(args.image[6:])]) if args.image.startswith("mnist:") else None
+    label = int(mnist("sample").labels[sample_index(args.image)]) if args.image.startswith("mnist:") else None
     scores = clf.explain(pixels, label)
     test = mnist(args.data)
     accuracy = clf.accuracy(test)

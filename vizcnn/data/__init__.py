@@ -2,6 +2,6 @@
 
 from .idx import read_idx, write_idx
 from .images import IMAGE_SUFFIXES, iter_image_files, load_image
-from .mnist import Digits, mnist, sample
+from .mnist import Digits, mnist, sample, sample_index
 
-__all__ = ["Digits", "IMAGE_SUFFIXES", "iter_image_files", "load_image", "mnist", "read_idx", "sample", "write_idx"]
+__all__ = ["Digits", "IMAGE_SUFFIXES", "iter_image_files", "load_image", "mnist", "read_idx", "sample", "sample_index", "write_idx"]

@@ -1,4 +1,4 @@
-"""Reading images given on the command line: files, folders, ``mnist:K`` and the bundled ``photo:NAME``."""
+"""Reading images given on the command line: files, folders, bundled digits (``mnist:K``, ``mnist:label=D``) and photos (``photo:NAME``)."""
 
 from __future__ import annotations
 
@@ -34,28 +34,22 @@ def photo_path(name: str) -> Path:
 def load_image(spec: str | os.PathLike) -> Image.Image:
     """Open ``spec`` as an RGB or greyscale PIL image.
 
-    ``mnist:K`` is digit ``K`` of the bundled sample (0-499); ``photo:cat``
+    ``mnist:K`` is digit ``K`` of the bundled sample (0-499), ``mnist:label=D``
+    its first digit of class ``D`` (see :mod:`vizcnn.data.mnist`); ``photo:cat``
     and ``photo:espresso`` are the bundled photos (:data:`PHOTOS`). RGBA, palette
     and 16-bit images are converted; the model's preprocessing does the rest.
     """
     expect(spec, (str, os.PathLike), "image", "an image file path or 'mnist:K'")
     text = str(spec)
     if text.startswith("mnist:"):
-        from .mnist import sample
+        from .mnist import sample, sample_index
 
-        digits = sample()
-        try:
-            k = int(text.split(":", 1)[1])
-        except ValueError:
-            k = -1
-        if not 0 <= k < len(digits):
-            raise VizcnnError(f"{text!r}: the bundled MNIST sample has digits mnist:0 to mnist:{len(digits) - 1}.")
-        return Image.fromarray(digits.images[k], mode="L")
+        return Image.fromarray(sample().images[sample_index(text)], mode="L")
     path = photo_path(text.split(":", 1)[1]) if text.startswith("photo:") else Path(text)
     if path.is_dir():
-        raise VizcnnError(f"image {text!r} is a folder; give one JPEG/PNG file in it, or mnist:K for a bundled digit.")
+        raise VizcnnError(f"image {text!r} is a folder; give one JPEG/PNG file in it, or mnist:label=D for a bundled digit.")
     if not path.is_file():
-        raise VizcnnError(f"image {text!r} does not exist. Give a JPEG/PNG file, mnist:K for a bundled digit, or photo:cat / photo:espresso for a bundled photo.")
+        raise VizcnnError(f"image {text!r} does not exist. Give a JPEG/PNG file, mnist:label=D for a bundled digit of class D, or photo:cat / photo:espresso for a bundled photo.")
     try:
         with Image.open(path) as im:
             if im.width * im.height > Image.MAX_IMAGE_PIXELS:

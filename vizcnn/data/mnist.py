@@ -2,11 +2,17 @@
 
 The bundled sample (``vizcnn/data/sample``) holds 500 digits of the official
 test set, 50 per class, so every command runs with no data folder at all.
+Its digits are named on the command line by position or by class:
+
+* ``mnist:K``: digit number ``K`` (0-499) of the sample, in its shuffled order;
+* ``mnist:label=D``: the first digit of class ``D`` (0-9) in the sample;
+* ``mnist:label=D#N``: the ``N``-th digit of class ``D``, counting from 0 (0-49).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -17,7 +23,7 @@ import torch
 from ..errors import VizcnnError, expect
 from .idx import read_idx
 
-__all__ = ["Digits", "mnist", "sample", "SAMPLE_DIR"]
+__all__ = ["Digits", "mnist", "sample", "sample_index", "SAMPLE_DIR"]
 
 SAMPLE_DIR = Path(str(resources.files("vizcnn.data") / "sample"))
 
@@ -34,6 +40,9 @@ class Digits:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def __repr__(self) -> str:
+        return f"Digits({len(self)} images of {'x'.join(map(str, self.images.shape[1:]))}, source={self.source!r})"
 
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(N, 1, 28, 28)`` floats in [0, 1] and ``(N,)`` labels."""
@@ -96,3 +105,33 @@ def sample() -> Digits:
     x = read_idx(SAMPLE_DIR / "sample-images-idx3-ubyte.gz")
     y = read_idx(SAMPLE_DIR / "sample-labels-idx1-ubyte.gz")
     return Digits(x, y.astype(np.int64), "bundled sample")
+
+
+_BY_LABEL = re.compile(r"label=(\d+)(?:#(\d+))?")
+_FORMS = "mnist:K (mnist:0 to mnist:499), mnist:label=D for the first digit D, or mnist:label=D#N for the N-th (from 0)"
+
+
+def sample_index(ref: str) -> int:
+    """The position in the bundled sample of ``mnist:K``, ``mnist:label=D`` or ``mnist:label=D#N``.
+
+    Raises:
+        VizcnnError: ``ref`` is none of these forms, or names a digit the sample does not have.
+    """
+    text = str(ref)
+    if not text.startswith("mnist:"):
+        raise VizcnnError(f"{text!r} is not a bundled digit; use {_FORMS}.")
+    body, digits = text[len("mnist:"):], sample()
+    by_label = _BY_LABEL.fullmatch(body)
+    if by_label:
+        label, n = int(by_label[1]), int(by_label[2] or 0)
+        positions = np.flatnonzero(digits.labels == label)
+        if not 0 <= n < len(positions):
+            count = len(positions)
+            raise VizcnnError(
+                f"{text!r}: the bundled sample has {count} digits of class {label}"
+                + (f" (mnist:label={label}#0 to #{count - 1})." if count else "; classes are 0 to 9.")
+            )
+        return int(positions[n])
+    if body.isdigit() and int(body) < len(digits):
+        return int(body)
+    raise VizcnnError(f"{text!r}: name a bundled digit as {_FORMS}.")

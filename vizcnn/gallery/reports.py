@@ -54,7 +54,7 @@ def _dictionary(report: ReportSpec, model, stem: str) -> tuple[str, dict[str, by
 
 def _lesson(report: ReportSpec, model, stem: str) -> tuple[str, dict[str, bytes]]:
     """Template matching vs the CNN, robustness to deformations, and the conv/pool demos, as one page."""
-    from ..data import load_image, mnist
+    from ..data import load_image, mnist, sample_index
     from ..evaluate import evaluate
     from ..lesson import TemplateClassifier, conv_demo, multichannel_demo, padding_demo, pool_demo, robustness
     from ..models.zoo import MNIST_INPUT
@@ -63,7 +63,7 @@ def _lesson(report: ReportSpec, model, stem: str) -> tuple[str, dict[str, bytes]
     train = mnist(report.train_data, "train") if report.train_data else mnist("sample")
     clf = TemplateClassifier.fit(train)
     pixels = MNIST_INPUT.to_tensor(load_image(report.image))[0]
-    label = int(mnist("sample").labels[int(report.image[6:])]) if report.image.startswith("mnist:") else None
+    label = int(mnist("sample").labels[sample_index(report.image)]) if report.image.startswith("mnist:") else None
     rob = robustness(test, {model.name: model, "templates": clf})
     figures = {
         "templates": clf.explain(pixels, label),

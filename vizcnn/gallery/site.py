@@ -43,6 +43,7 @@ from ..cache import ResultCache
 from ..circuits import Link, connections, conv_chain
 from ..draw.html import render_template
 from ..errors import VizcnnError
+from ..progress import progress_bar
 from .executors import Executor, LocalExecutor
 from .reports import report_page
 from .spec import GallerySpec, LayerSpec, ModelEntry, load_spec
@@ -71,7 +72,7 @@ class BuildReport:
     seconds: float = 0.0
     units: int = 0
     retries: int = 0
-    page_paths: list[Path] = field(default_factory=list)
+    page_paths: list[Path] = field(default_factory=list, repr=False)
 
     def __str__(self) -> str:
         retried = (
@@ -294,9 +295,7 @@ def build_gallery(
         1 + len(spec.reports) + sum(1 + len(e.layers) + sum(len(l.channels) for l in e.layers) for e in spec.models)
     )
 
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=sum(len(u.channels) for u in units) + total_pages, unit="step", disable=not progress,
+    bar = progress_bar(total=sum(len(u.channels) for u in units) + total_pages, unit="step", disable=not progress,
                desc="gallery", dynamic_ncols=True)  # fmt: skip
     retried = getattr(executor, "retries", 0)
     try:
@@ -387,7 +386,7 @@ def _write_site(site: _Site, spec: GallerySpec, models: dict[int, Any], cache: R
             site.page(
                 f"{ldir}/index.html", "gallery_layer.html", title=f"{entry.title} · {layer.name}", site_title=spec.title,
                 model=entry, layer=layer, layer_title=layer.title or layer.name, cards=cards, filters=grid_href,
-                size=max(64, min(160, entry.render.size * 3)), pixelated=entry.render.size < 64,
+                size=max(128, min(192, entry.render.size * 4)), pixelated=entry.render.size < 64,
             )  # fmt: skip
         rows = layer_table(model.net, model.input.shape, dict(model.aliases))
         table = [
@@ -399,17 +398,17 @@ def _write_site(site: _Site, spec: GallerySpec, models: dict[int, Any], cache: R
             weights=model.weights, table=table,
             layers=[{"name": l.name, "title": l.title or l.name, "href": f"{folder[l.name]}/index.html",
                      "channels": len(l.channels),
-                     "preview": [f"{folder[l.name]}/img/{c}.png" for c in l.channels[:8] if (l.name, c) in features]}
+                     "preview": [{"img": f"{folder[l.name]}/img/{c}.png", "href": f"{folder[l.name]}/{c}.html", "channel": c}
+                                 for c in l.channels[:10] if (l.name, c) in features]}
                     for l in entry.layers],
             pixelated=entry.render.size < 64,
         )  # fmt: skip
         index_models.append(
             {"entry": entry, "href": f"{mdir}/index.html", "weights": model.weights,
-             "layers": [{"name": l.name, "href": f"{layer_dirs[l.name]}/index.html", "channels": len(l.channels)}
-                        for l in entry.layers],
-             "preview": [{"img": f"{layer_dirs[l.name]}/img/{c}.png", "href": f"{layer_dirs[l.name]}/{c}.html",
-                          "label": f"{l.name} {c}"}
-                         for l in entry.layers for c in l.channels[:4] if (l.name, c) in features][:12]}
+             "layers": [{"name": l.name, "href": f"{layer_dirs[l.name]}/index.html", "channels": len(l.channels),
+                         "preview": [{"img": f"{layer_dirs[l.name]}/img/{c}.png", "href": f"{layer_dirs[l.name]}/{c}.html",
+                                      "channel": c} for c in l.channels[:10] if (l.name, c) in features]}
+                        for l in entry.layers]}
         )  # fmt: skip
     reports = []
     for r, report in enumerate(spec.reports):

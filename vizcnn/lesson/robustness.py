@@ -189,7 +189,7 @@ def robustness(
         batch_size: digits per forward pass.
         progress: a tqdm bar on stderr over the (deformation, value) points.
     """
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     expect(digits, Digits, "digits", "a Digits, e.g. vizcnn.data.mnist('sample')")
     expect(methods, dict, "methods", "a dict of display name -> Model or TemplateClassifier")
@@ -209,7 +209,7 @@ def robustness(
     x, y = digits.tensors()
     points = [(name, v) for name, d in chosen.items() for v in d.values]
     accuracy = {name: {m: [] for m in methods} for name in chosen}
-    for name, value in tqdm(points, desc="robustness", unit="point", file=sys.stderr, disable=not progress, leave=False):
+    for name, value in progress_bar(points, desc="robustness", unit="point", file=sys.stderr, disable=not progress, leave=False):
         warped = deform(x, name, value)
         for m, fn in predict.items():
             accuracy[name][m].append(round(float((fn(warped) == y).float().mean()), 6))

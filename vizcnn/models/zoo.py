@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..catalog import MODEL_FORMS
 from ..device import default_device
 from ..errors import VizcnnError, WeightsNotFoundError, expect, expect_int, unknown_name
 from ..limits import check_finite, check_memory
@@ -131,10 +132,7 @@ def get_spec(name: str) -> ModelSpec:
     if name.startswith("torchvision:"):
         arch = name.split(":", 1)[1]
         return _REGISTRY[arch] if arch in _REGISTRY else _torchvision_spec(arch, name)
-    raise unknown_name(
-        "model", name, list_models(), hint="Any torchvision classification model works as torchvision:NAME (e.g. torchvision:resnet18); "
-        "your own model as module.path:callable, a TorchScript .pt or exported .pt2 file, or timm:NAME."
-    )
+    raise unknown_name("model", name, list_models(), hint=MODEL_FORMS)
 
 
 def _switch_off_inplace(net: nn.Module) -> None:

@@ -31,7 +31,8 @@ from PIL import Image
 
 from ..activations import channel_count
 from ..cache import ResultCache, cache_key
-from ..errors import VizcnnError, expect, expect_channels, expect_int
+from ..errors import expect, expect_channels, expect_int, VizcnnError
+from ..progress import progress_bar
 from ..hooks import capture
 from ..limits import activation_bytes, check_memory, check_seed
 from ..models import Model
@@ -209,9 +210,7 @@ def _optimize(
     plan = transforms.plan(steps, batch, size, gen, device) if transforms is not None else None
     optimizer = torch.optim.Adam(params, lr=lr)
 
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=steps, disable=not progress, desc=obj.description[:60], leave=False)
+    bar = progress_bar(total=steps, disable=not progress, desc=obj.description[:60], leave=False)
     backend = _backend(batch * size * size, device)
     hooks = capture(model.net, modules, stop=stop, inputs=shortcut is not None)
     # CPU only: measured there (oneDNN's strided-conv input gradient); GPUs keep their own kernels

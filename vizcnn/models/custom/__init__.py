@@ -28,7 +28,6 @@ A model that carries no input description gets one from ``input_size``,
 from __future__ import annotations
 
 import os
-import re
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,6 +35,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ...catalog import IMPORT_PATH, MODEL_FILE_SUFFIXES
 from ...errors import VizcnnError, WeightsNotFoundError
 from ..model import InputSpec
 from .callable import from_import_path, load_weights
@@ -64,8 +64,6 @@ __all__ = [
     "read_classes",
 ]  # fmt: skip
 
-_IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
-_MODEL_FILE_SUFFIXES = {".pt", ".pt2", ".pth", ".ts", ".ptl", ".zip", ".jit"}
 
 #: What :func:`build_custom` returns: (network, input spec, class names, where the weights came from).
 Built = tuple[nn.Module, InputSpec, list[str], str]
@@ -76,17 +74,17 @@ def is_custom(name: str | nn.Module | torch.export.ExportedProgram) -> bool:
     if isinstance(name, (nn.Module, torch.export.ExportedProgram)):
         return True
     name = str(name)
-    return name.startswith("timm:") or _is_file_name(name) or bool(_IMPORT_PATH.match(name) and not name.startswith("torchvision:"))
+    return name.startswith("timm:") or _is_file_name(name) or bool(IMPORT_PATH.match(name) and not name.startswith("torchvision:"))
 
 
 def is_import_path(name: str) -> bool:
     """Whether ``name`` is a ``module.path:callable`` model, which :func:`build_custom` imports and calls."""
     name = str(name)
-    return bool(_IMPORT_PATH.match(name)) and not name.startswith(("timm:", "torchvision:")) and not _is_file_name(name)
+    return bool(IMPORT_PATH.match(name)) and not name.startswith(("timm:", "torchvision:")) and not _is_file_name(name)
 
 
 def _is_file_name(name: str) -> bool:
-    return Path(name).suffix in _MODEL_FILE_SUFFIXES or os.path.isfile(name)
+    return Path(name).suffix in MODEL_FILE_SUFFIXES or os.path.isfile(name)
 
 
 def _archive_kind(path: Path) -> str:
