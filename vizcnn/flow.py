@@ -46,7 +46,7 @@ from .errors import VizcnnError, unknown_name
 from .models.layers import forward_order
 from .models.model import Model
 
-__all__ = ["TOLERANCE", "Flow", "FlowNode", "layer_flow"]
+__all__ = ["MODES", "TOLERANCE", "Flow", "FlowNode", "check_order", "layer_flow", "render_features"]
 
 #: Largest relative completeness gap (of the largest node's attribution) :func:`layer_flow` promises at 64 steps.
 TOLERANCE = 0.03
@@ -156,7 +156,9 @@ def _replacing(model: Model, layer: nn.Module, x: torch.Tensor):
     return forward
 
 
-def _check_order(model: Model, a, b) -> None:
+def check_order(model: Model, layer_a: str | nn.Module, layer_b: str | nn.Module) -> None:
+    """Raise a :class:`VizcnnError` unless ``layer_b`` runs after ``layer_a``."""
+    a, b = model.layer(layer_a), model.layer(layer_b)
     order = [path for path, _, _ in forward_order(model.net, model.input.shape)]
     if a.path not in order or b.path not in order or order.index(b.path) <= order.index(a.path):
         raise VizcnnError(
@@ -242,7 +244,7 @@ def layer_flow(
     if top < 1 or n_steps < 2:
         raise VizcnnError(f"top must be at least 1 and n_steps at least 2 (got top={top}, n_steps={n_steps}).")
     la, lb = model.layer(layer_a), model.layer(layer_b)
-    _check_order(model, la, lb)
+    check_order(model, la.module, lb.module)
     t = model.class_index(target)
     v = model.class_index(vs) if vs is not None else None
     if v == t:
