@@ -4,12 +4,20 @@
   vizcnn examples mnist-cnn fc1:17 --top 16 --json
   vizcnn examples mnist-cnn conv4:0 --data /path/to/mnist   # an MNIST IDX folder (test split)
   vizcnn examples alexnet conv5:42 --data photos/           # any folder of images; needs the ImageNet weights
+  vizcnn examples mnist-cnn relu3:5 --projection deconvnet  # Zeiler & Fergus: each peak projected to pixels
 
 The data set is streamed in batches (progress bar on stderr); only the top K
 are kept in memory. A conv channel is scored by its maximum over positions,
 and each example shows the input crop that position sees (its receptive
 field). MNIST models default to the bundled sample; ImageNet models need
 --data. Unreadable files in a folder are skipped and counted.
+
+With --projection deconvnet (Zeiler & Fergus 2014) or guided-backprop, a third
+row shows, for each example, the unit at its peak projected back to pixels
+(captum's NeuronDeconvolution / NeuronGuidedBackprop), cropped to the same
+receptive field; grey is zero. A deconvnet projection depends on the image
+only through ReLUs and max-pooling switches, so below the first pooling layer
+every example gets the same pattern.
 """
 
 from __future__ import annotations
@@ -26,6 +34,8 @@ def register(sub) -> None:
                         "(default: sample for MNIST models)")  # fmt: skip
     p.add_argument("--top", type=int, default=9, metavar="K", help="how many examples (default 9)")
     p.add_argument("--batch-size", type=int, default=64, metavar="N", help="images per forward pass (default 64)")
+    p.add_argument("--projection", metavar="METHOD",
+                   help="also project each example's peak back to pixels: deconvnet or guided-backprop")  # fmt: skip
     p.add_argument("-o", "--output", metavar="PNG", help="default: vizcnn-out/MODEL-LAYER-CHANNEL-examples.png")
     p.add_argument("--json", action="store_true", help="print the examples as JSON")
     p.set_defaults(run=run)
@@ -39,7 +49,8 @@ def run(args) -> int:
     if not sep or not layer or not channel.strip().isdigit():
         raise VizcnnError(f"cannot read {args.target!r}: give LAYER:CHANNEL, e.g. conv3:5.")
     model = model_from_args(args)
-    result = top_examples(model, layer, int(channel), args.data, k=args.top, batch_size=args.batch_size)
+    result = top_examples(model, layer, int(channel), args.data, k=args.top, batch_size=args.batch_size,
+                          projection=args.projection)  # fmt: skip
     out = args.output or default_output(model.name, layer, channel, "examples")
     result.save(out)
     if args.json:
