@@ -119,14 +119,15 @@ def test_cli_dictionary(digit, tmp_path):
     path = tmp_path / "<script>alert(1).png"
     digit.save(path)
     code, stdout, stderr = run_cli(
-        "dictionary", "mnist-cnn", "--image", str(path), "--layer", "relu3", "--groups", "3", "-o", str(out)
+        "dictionary", "mnist-cnn", "--image", str(path), "--layer", "relu3", "--groups", "3", "--fv-steps", "0",
+        "-o", str(out),
     )
     assert code == 0, stderr
     assert "3 neuron groups, relative reconstruction error" in stdout
     for name in ("index.html", "semantic.png", "groups.png"):
         assert (out / name).stat().st_size > 0
     page = (out / "index.html").read_text()
-    assert "&lt;script&gt;alert(1).png" in page and "<script>" not in page
-    assert page.count("where group") == 3
+    assert "&lt;script&gt;alert(1).png" in page and "<script>alert(1)" not in page
+    assert page.count('"masks":') == 1 and "\\u003cscript\\u003ealert(1).png" in page
     code, _, stderr = run_cli("dictionary", "mnist-cnn", "--image", "mnist:1", "--layer", "relu22", "-o", str(out))
     assert code == 2 and "relu2" in stderr

@@ -18,7 +18,12 @@ from __future__ import annotations
 
 import html
 import math
+import operator
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import reduce
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -37,9 +42,12 @@ from .draw.html import data_uri, render_template
 
 __all__ = [
     "AttributionDictionary",
+    "DictionaryView",
+    "InteractiveDictionary",
     "NeuronGroups",
     "SemanticDictionary",
     "attribution_dictionary",
+    "interactive_dictionary",
     "neuron_groups",
     "semantic_dictionary",
 ]
@@ -62,16 +70,38 @@ def _activations(model: Model, x: torch.Tensor, layer) -> torch.Tensor:
 
 
 def _features(
-    model: Model, layer: str, channels: list[int], steps: int, size: int | None, cache: ResultCache | None
+    model: Model, layer: str, channels: list[int], steps: int, size: int | None, cache: ResultCache | None,
+    batch: int = 64,
 ) -> dict[int, Image.Image]:
-    """Feature visualization of each channel (empty when ``steps`` is 0)."""
+    """Feature visualization of each channel, ``batch`` channels per optimization (empty when ``steps`` is 0)."""
     if steps <= 0 or not channels:
         return {}
     from . import optvis
 
     channels = list(dict.fromkeys(channels))
-    res = optvis.render_channels(model, layer, channels, steps=steps, size=size, cache=cache, progress=False)
-    return {c: res.image(i) for i, c in enumerate(channels)}
+    out = {}
+    for start in range(0, len(channels), batch):
+        chunk = channels[start : start + batch]
+        res = optvis.render_channels(model, layer, chunk, steps=steps, size=size, cache=cache, progress=False)
+        out.update({c: res.image(i) for i, c in enumerate(chunk)})
+    return out
+
+
+def _direction_features(
+    model: Model, layer: str, vectors: torch.Tensor, steps: int, size: int | None, seed: int = 0, batch: int = 64
+) -> list[Image.Image]:
+    """Feature visualization of each ``(C,)`` row of ``vectors`` (a direction objective), ``batch`` per optimization."""
+    if steps <= 0 or len(vectors) == 0:
+        return []
+    from . import optvis
+
+    images: list[Image.Image] = []
+    for start in range(0, len(vectors), batch):
+        chunk = vectors[start : start + batch]
+        obj = reduce(operator.add, (optvis.direction(layer, v, batch=i) for i, v in enumerate(chunk)))
+        res = optvis.render(model, obj, batch=len(chunk), steps=steps, size=size, seed=seed, progress=False)
+        images += [res.image(i) for i in range(len(chunk))]
+    return images
 
 
 def _iframe(page: str) -> str:
@@ -536,14 +566,204 @@ def neuron_groups(
         attributions[str(model.categories[idx])] = torch.einsum(
             "cp,pk,kc->k", g, spatial.reshape(k, h * w).T, directions
         )
-    features: list[Image.Image] = []
-    if fv_steps > 0:
-        from . import optvis
-
-        obj = sum(
-            (optvis.direction(resolved.name, directions[j], batch=j) for j in range(1, k)),
-            optvis.direction(resolved.name, directions[0], batch=0),
-        )
-        res = optvis.render(model, obj, batch=k, steps=fv_steps, size=fv_size, seed=seed, progress=False)
-        features = [res.image(j) for j in range(k)]
+    features = _direction_features(model, resolved.name, directions, fv_steps, fv_size, seed)
     return NeuronGroups(model.name, resolved.name, acts, spatial, directions, error, attributions, view, features)
+
+
+# -- interactive dictionary -----------------------------------------------------
+
+
+@dataclass
+class DictionaryView:
+    """One input image of an :class:`InteractiveDictionary`: what fires where, the groups, the spatial attribution.
+
+    Attributes:
+        name: how the page's picker names the image (``mnist:7``, a file name).
+        semantic: the image's semantic dictionary.
+        groups: its neuron groups (NMF); their ``features`` are the groups' visualizations.
+        attributions: class A, class B and A - B (one captum run each; fewer with fewer classes).
+    """
+
+    name: str
+    semantic: SemanticDictionary
+    groups: NeuronGroups
+    attributions: list[Attribution]
+
+    def heat_maps(self) -> list[tuple[str, str, Image.Image]]:
+        """``(key, label, picture)`` of every toggleable heat map: total activation, then each attribution."""
+        maps = [("activation", "activation (all channels)", _heat(self.semantic.image, self.semantic.activations.sum(0), signed=False, size=224))]
+        for i, a in enumerate(self.attributions):
+            maps.append((f"attr{i}", f"attribution to {a.label}", _heat(a.image, a.spatial, signed=True, size=224)))
+        return maps
+
+
+@dataclass
+class InteractiveDictionary:
+    """Semantic dictionary, neuron groups and spatial attribution of one layer for several images, as one page.
+
+    The page shows one image at a time (a picker chooses it). Hovering or
+    focusing a position of the image (arrow keys move it) lists that
+    position's top channels, each drawn as its feature visualization and sized
+    by its activation, and the neuron groups active there; buttons toggle the
+    heat maps of activation and of the attribution to class A, class B and A - B.
+
+    Attributes:
+        views: one :class:`DictionaryView` per image.
+        features: channel -> feature visualization (every channel the page lists).
+        hrefs: channel -> URL of its page (a gallery's channel page), where there is one.
+    """
+
+    model: str
+    layer: str
+    top: int
+    views: list[DictionaryView]
+    features: dict[int, Image.Image] = field(default_factory=dict, repr=False)
+    hrefs: dict[int, str] = field(default_factory=dict, repr=False)
+    fv_steps: int = 0
+
+    def __repr__(self) -> str:
+        names = ", ".join(v.name for v in self.views)
+        return (
+            f"InteractiveDictionary({self.model} {self.layer}: {len(self.views)} image(s) [{names}], top {self.top}, "
+            f"{len(self.features)} channel visualizations)"
+        )
+
+    def top_channels(self, view: int, y: int, x: int) -> list[tuple[int, float]]:
+        """The ``top`` channels at position ``(y, x)`` of image ``view``, strongest first: what the page lists."""
+        values, idx = self.views[view].semantic.positions
+        return [(int(c), float(v)) for c, v in zip(idx[y, x], values[y, x])]
+
+    def data(self) -> dict:
+        """Everything the page's script needs, JSON-ready (the pictures as ``data:`` URIs)."""
+        images = []
+        for v in self.views:
+            sem, groups = v.semantic, v.groups
+            values, idx = sem.positions
+            c, h, w = sem.activations.shape
+            spatial = groups.spatial.reshape(groups.k, h * w)
+            order = spatial.argsort(dim=0, descending=True)
+            images.append(
+                {
+                    "name": v.name,
+                    "image": _tile(sem.image, 224),
+                    "h": h,
+                    "w": w,
+                    "vmax": float(values[..., 0].max()),
+                    "top": [
+                        [[int(ch), round(float(val), 4)] for ch, val in zip(idx[y, x], values[y, x])]
+                        for y in range(h)
+                        for x in range(w)
+                    ],
+                    "heats": [{"key": k, "label": label, "src": _tile(pic, 224)} for k, label, pic in v.heat_maps()],
+                    "attr": {
+                        "labels": [a.label for a in v.attributions],
+                        "values": [[round(float(t), 5) for t in a.spatial.flatten()] for a in v.attributions],
+                    },
+                    "groups": {
+                        "features": [_tile(f) for f in groups.features],
+                        "masks": [_tile(_heat(sem.image, groups.spatial[g], signed=False)) for g in range(groups.k)],
+                        "channels": [
+                            [int(ch) for ch in groups.directions[g].topk(min(3, c)).indices] for g in range(groups.k)
+                        ],
+                        "vmax": float(spatial.max()),
+                        "at": [
+                            [[int(g), round(float(spatial[g, p]), 4)] for g in order[:, p] if spatial[g, p] > 0]
+                            for p in range(h * w)
+                        ],
+                    },
+                }
+            )
+        return {
+            "layer": self.layer,
+            "features": {str(ch): _tile(img) for ch, img in self.features.items()},
+            "hrefs": {str(ch): href for ch, href in self.hrefs.items()},
+            "images": images,
+        }
+
+    def to_html(self, *, title: str | None = None, css_href: str | None = None) -> str:
+        """A self-contained page (data inline as JSON, a small script, no network)."""
+        from .draw.html import json_script, script
+
+        return render_template(
+            "dictionary_interactive.html",
+            title=title or f"{self.model} {self.layer}: interactive semantic dictionary",
+            model=self.model,
+            layer=self.layer,
+            top=self.top,
+            fv_steps=self.fv_steps,
+            names=[v.name for v in self.views],
+            data=json_script(self.data()),
+            script=script("dictionary.js"),
+            css_href=css_href,
+        )
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the page to ``path`` (``.html``) atomically."""
+        from ._io import write_text
+
+        return write_text(path, self.to_html())
+
+    def _repr_html_(self) -> str:
+        return _iframe(self.to_html())
+
+
+def interactive_dictionary(
+    model: Model,
+    images: Sequence[tuple[str, Image.Image | torch.Tensor]],
+    layer: str | nn.Module,
+    *,
+    top: int = 6,
+    groups: int = 4,
+    targets: Sequence[str | int] | None = None,
+    method: str = "LayerGradientXActivation",
+    fv_steps: int = 32,
+    fv_size: int | None = None,
+    cache: ResultCache | None = None,
+    hrefs: dict[int, str] | None = None,
+    seed: int = 0,
+) -> InteractiveDictionary:
+    """The interactive dictionary of ``layer`` for ``images`` (``(name, image)`` pairs, one page).
+
+    Args:
+        top: channels listed per position.
+        groups: NMF neuron groups per image.
+        targets: class A and class B (names or indices) for the spatial
+            attribution and the groups' attribution; default each image's top two.
+        method: captum layer attribution method (see :data:`vizcnn.attribution.METHODS`).
+        fv_steps: optimization steps of every feature visualization (channels
+            in batches, groups in one batch); 0 skips them.
+        hrefs: channel -> link to its page (e.g. a gallery's channel pages).
+    """
+    images = list(images)
+    if not images:
+        raise VizcnnError("give at least one input image for the dictionary.")
+    if top < 1 or fv_steps < 0:
+        raise VizcnnError(f"top must be at least 1 and fv_steps at least 0 (got top={top}, fv_steps={fv_steps}).")
+    if targets is not None and not 1 <= len(targets) <= 2:
+        raise VizcnnError(f"give one or two classes to attribute to (class A and class B), not {len(targets)}.")
+    resolved = model.layer(layer)
+    algo = ChannelAttribution(model, resolved.name, method)
+    views = []
+    for name, image in images:
+        sem = semantic_dictionary(model, image, resolved.name, top=top)
+        x, _ = as_input(model, image)
+        if targets is None:
+            with torch.no_grad():
+                classes = model.net(x)[0].topk(min(2, len(model.categories))).indices.tolist()
+        else:
+            classes = [model.class_index(t) for t in targets]
+        attrs = [algo.attribute(image, classes[0])]
+        if len(classes) == 2:
+            attrs += [algo.attribute(image, classes[1]), algo.attribute(image, classes[0], vs=classes[1])]
+        ng = neuron_groups(model, image, resolved.name, groups, targets=classes, seed=seed)
+        views.append(DictionaryView(str(name), sem, ng, attrs))
+    channels = sorted({c for v in views for c in v.semantic.positions[1].flatten().tolist()})
+    features = _features(model, resolved.name, channels, fv_steps, fv_size, cache)
+    group_features = _direction_features(
+        model, resolved.name, torch.cat([v.groups.directions for v in views]), fv_steps, fv_size, seed
+    )
+    for i, v in enumerate(views):
+        v.groups.features = group_features[i * groups : (i + 1) * groups]
+    return InteractiveDictionary(
+        model.name, resolved.name, top, views, features, dict(hrefs or {}), fv_steps=fv_steps
+    )

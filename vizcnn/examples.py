@@ -4,6 +4,10 @@ A data set is streamed in batches; only the running top ``k`` (value, index,
 location, input pixels) is kept, so memory depends on ``k`` and the batch
 size, never on the data set. For a conv layer each example also records where
 the channel peaked and the input crop that location sees (its receptive field).
+With ``projection="deconvnet"`` (or ``"guided-backprop"``) each example also
+gets Zeiler & Fergus's projection of the unit at its peak back to pixels
+(captum's ``NeuronDeconvolution`` / ``NeuronGuidedBackprop``), cropped to the
+same receptive field.
 
     >>> ex = vizcnn.examples.top_examples(model, "conv3", 5, "sample", k=9)
     >>> ex.values, ex.indices, ex.boxes[0]
@@ -14,24 +18,29 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from captum.attr import NeuronDeconvolution, NeuronGuidedBackprop
 from PIL import Image, ImageDraw
 from torch import nn
 
 from .activations import channel_count, check_model_layer, input_view, layer_output
 from .data import Digits, iter_image_files, load_image, mnist
-from .errors import expect, expect_channels, expect_int, VizcnnError
+from .errors import expect, expect_channels, expect_int, unknown_name, VizcnnError
 from .limits import activation_bytes, check_memory
 from .models import Layer, Model
 from .models.receptive import receptive_fields, ReceptiveField
 from .progress import progress_bar
-from .draw.figure import PNGResult, image_grid
+from .draw.figure import image_grid, PNGResult, to_uint8
 
-__all__ = ["DatasetExamples", "receptive_field", "top_examples", "top_examples_for"]
+__all__ = ["PROJECTIONS", "DatasetExamples", "receptive_field", "top_examples", "top_examples_for"]
+
+#: Zeiler & Fergus projections of a unit back to pixels: name -> captum method.
+PROJECTIONS: dict[str, type] = {"deconvnet": NeuronDeconvolution, "guided-backprop": NeuronGuidedBackprop}
 
 #: Side of each drawn tile, in pixels.
 TILE = 96
@@ -84,6 +93,10 @@ class DatasetExamples(PNGResult):
     skipped: int
     source: str
     receptive_field: ReceptiveField | None = None
+    #: ``deconvnet`` or ``guided-backprop`` when the examples carry projections.
+    projection: str | None = None
+    #: each example's projection, cropped like ``crops`` (grey is zero).
+    projections: list[Image.Image] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict:
         rf = self.receptive_field
@@ -96,6 +109,7 @@ class DatasetExamples(PNGResult):
             "skipped": self.skipped,
             "receptive_field": None if rf is None else
             {"size": list(rf.size), "jump": list(rf.jump), "start": list(rf.start), "exact": rf.exact},
+            "projection": self.projection,
             "examples": [
                 {"index": i, "name": n, "value": float(v), "location": list(loc) if loc else None,
                  "box": list(b) if b else None}
@@ -118,10 +132,17 @@ class DatasetExamples(PNGResult):
                 tiles += [self.crops[i] for i in block] + [blank] * pad
                 crop = "crop" if self.receptive_field is None or self.receptive_field.exact else "approx. crop"
                 labels += [crop if self.boxes[i] else "" for i in block] + [""] * pad
+            if self.projections:
+                tiles += [self.projections[i] for i in block] + [blank] * pad
+                labels += ["projection" for _ in block] + [""] * pad
         title = f"{self.model} {self.layer}:{self.channel} · top {len(self.images)} of {self.seen}"
+        if self.projection:
+            title += f" · {self.projection} projections"
         legend = ["Labels: the image (its number in the data set, or its file name), then the channel's peak activation."]
         if any(self.boxes):
             legend.append("Red box: the input region the peak unit sees (its receptive field); below, that crop.")
+        if self.projections:
+            legend.append("Projection: the peak unit's activation projected back to pixels, cropped like the crop; grey is zero.")
         return image_grid(tiles, labels, ncols=ncols, tile_size=TILE, title=title, legend=legend)
 
     def _framed(self, i: int) -> Image.Image:
@@ -234,6 +255,7 @@ def top_examples(
     k: int = 9,
     batch_size: int = 64,
     progress: bool = True,
+    projection: str | None = None,
 ) -> DatasetExamples:
     """The ``k`` images of ``data`` on which ``channel`` of ``layer`` is highest.
 
@@ -249,13 +271,17 @@ def top_examples(
         k: how many examples to keep. Ties go to the earlier image.
         batch_size: images per forward pass (each pass stops after ``layer``).
         progress: show a tqdm progress bar on stderr.
+        projection: also project each example's peak back to pixels with
+            ``deconvnet`` or ``guided-backprop`` (see :data:`PROJECTIONS`).
 
     Raises:
         VizcnnError: unknown layer, channel out of range, unusable data.
         TypeError: an argument of the wrong type (``channel`` must be one whole number).
     """
     expect_int(channel, "channel", 0)
-    return top_examples_for(model, layer, [channel], data, k=k, batch_size=batch_size, progress=progress)[channel]
+    return top_examples_for(
+        model, layer, [channel], data, k=k, batch_size=batch_size, progress=progress, projection=projection
+    )[channel]
 
 
 def top_examples_for(
@@ -267,6 +293,7 @@ def top_examples_for(
     k: int = 9,
     batch_size: int = 64,
     progress: bool = True,
+    projection: str | None = None,
 ) -> dict[int, DatasetExamples]:
     """:func:`top_examples` for several channels of one layer in a single pass over ``data``.
 
@@ -279,6 +306,8 @@ def top_examples_for(
     expect_int(k, "k", 1)
     expect_int(batch_size, "batch_size", 1)
     channels = list(dict.fromkeys(expect_channels(channels)))
+    if projection is not None and projection not in PROJECTIONS:
+        raise unknown_name("projection", projection, list(PROJECTIONS))
     resolved = model.layer(layer)
     count = channel_count(model, resolved)
     bad = [c for c in channels if not 0 <= c < count]
@@ -320,7 +349,28 @@ def top_examples_for(
             names = {i: n for i, n in names.items() if i in kept}
     if seen == 0:
         raise VizcnnError(f"none of the {size} files in {source!r} could be read as an image.")
-    return {c: _result(model, resolved.name, c, best[c], names, rf, seen, size - seen, source) for c in channels}
+    results = {c: _result(model, resolved.name, c, best[c], names, rf, seen, size - seen, source) for c in channels}
+    if projection is not None:
+        for c, result in results.items():
+            result.projection = projection
+            result.projections = _projections(model, resolved, c, best[c], result.boxes, projection)
+    return results
+
+
+def _projections(model: Model, layer: Layer, channel: int, best: _RunningTopK, boxes: list[Box | None],
+                 method: str) -> list[Image.Image]:  # fmt: skip
+    """Each example's unit at its peak projected back to pixels, scaled so zero is grey, cropped like the example."""
+    algo = PROJECTIONS[method](model.net, layer.module)
+    out = []
+    for px, (y, x), box in zip(best.pixels, best.locations.tolist(), boxes):
+        inputs = model.input.normalize(px[None].to(model.device)).requires_grad_(True)
+        selector = (channel, y, x) if y >= 0 else (channel,)
+        with warnings.catch_warnings():  # captum announces its (removed afterwards) ReLU hooks on every call
+            warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")
+            grad = algo.attribute(inputs, neuron_selector=selector)[0].detach().cpu()
+        picture = Image.fromarray(to_uint8(grad, symmetric=True))
+        out.append(picture.crop(box) if box else picture)
+    return out
 
 
 def _result(model: Model, layer: str, channel: int, best: _RunningTopK, names: dict[int, str],

@@ -4,12 +4,20 @@
   vizcnn examples mnist-cnn fc1:17 --top 16 --json
   vizcnn examples mnist-cnn conv4:0 --data /path/to/mnist   # an MNIST IDX folder (test split)
   vizcnn examples alexnet conv5:42 --data photos/           # any folder of images; needs the ImageNet weights
+  vizcnn examples mnist-cnn relu3:5 --projection deconvnet  # Zeiler & Fergus: each peak projected to pixels
 
 The data set is streamed in batches (progress bar on stderr); only the top K
 are kept in memory. A conv channel is scored by its maximum over positions,
 and each example shows the input crop that position sees (its receptive
 field). MNIST models default to the bundled sample; ImageNet models need
 --data. Unreadable files in a folder are skipped and counted.
+
+With --projection deconvnet (Zeiler & Fergus 2014) or guided-backprop, a third
+row shows, for each example, the unit at its peak projected back to pixels
+(captum's NeuronDeconvolution / NeuronGuidedBackprop), cropped to the same
+receptive field; grey is zero. A deconvnet projection depends on the image
+only through ReLUs and max-pooling switches, so below the first pooling layer
+every example gets the same pattern.
 """
 
 from __future__ import annotations
@@ -26,6 +34,8 @@ def register(sub) -> None:
                         "(default: sample for MNIST models)")  # fmt: skip
     p.add_argument("--top", type=int, default=9, metavar="K", help="how many examples (default 9)")
     p.add_argument("--batch-size", type=int, default=64, metavar="N", help="images per forward pass (default 64)")
+    p.add_argument("--projection", metavar="METHOD",
+                   help="also project each example's peak back to pixels: deconvnet or guided-backprop")  # fmt: skip
     add_output_flags(p, "default: vizcnn-out/MODEL-LAYER-CHANNEL-examples.png", metavar="PNG", json="print the examples as JSON")
     p.set_defaults(run=run)
 
@@ -40,7 +50,7 @@ def run(args) -> int:
     model = model_from_args(args)
     out = output_file(args.output, default_output(model.name, layer, channel, "examples"))
     result = top_examples(model, layer, int(channel), args.data, k=args.top, batch_size=args.batch_size,
-                          progress=not (args.quiet or args.json))
+                          progress=not (args.quiet or args.json), projection=args.projection)
     result.save(out)
     if args.json:
         print_json({**result.as_dict(), "output": str(out)})

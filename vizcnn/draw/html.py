@@ -11,9 +11,10 @@ import io
 from importlib import resources
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 from PIL import Image
 
-__all__ = ["render_template", "data_uri", "stylesheet"]
+__all__ = ["render_template", "data_uri", "json_script", "script", "stylesheet"]
 
 _ENV = Environment(
     loader=PackageLoader("vizcnn.draw", "templates"),
@@ -27,6 +28,25 @@ _ENV = Environment(
 def stylesheet() -> str:
     """The one CSS file every page uses (linked by galleries, inlined by single reports)."""
     return (resources.files("vizcnn.draw") / "static" / "style.css").read_text(encoding="utf-8")
+
+
+def script(name: str) -> Markup:
+    """Our own small JavaScript file ``static/<name>``, for inlining into a page (never input)."""
+    return Markup((resources.files("vizcnn.draw") / "static" / name).read_text(encoding="utf-8"))
+
+
+def json_script(data) -> Markup:
+    """``data`` as JSON safe inside ``<script type="application/json">``: ``<``, ``>``, ``&`` become escapes.
+
+    The page's script reads it back with ``JSON.parse(el.textContent)``, so no
+    string from input can close the script element or start markup.
+    """
+    import json
+
+    text = json.dumps(data, separators=(",", ":"), allow_nan=False)  # ASCII only: U+2028 arrives escaped
+    for ch, esc in (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e")):
+        text = text.replace(ch, esc)
+    return Markup(text)
 
 
 def render_template(name: str, **context) -> str:

@@ -213,7 +213,10 @@ def _settings(kind: str, entry: ModelEntry) -> dict[str, Any]:
         from ..optvis.render import ENGINE_VERSION
 
         return {"engine": ENGINE_VERSION, "steps": r.steps, "size": r.size, "diversity": r.diversity, "seed": r.seed}
-    return {"data": r.data, "examples": r.examples}
+    settings: dict[str, Any] = {"data": r.data, "examples": r.examples}
+    if "projections" in entry.views:
+        settings["projection"] = "deconvnet"
+    return settings
 
 
 def _cached(cache: ResultCache, kind: str, entry: ModelEntry, model, layer: str, channel: int) -> bytes | None:

@@ -66,6 +66,7 @@ VIEWS = {
     "examples": "per channel: the dataset images (render.data) that excite it most, with their receptive-field crops",
     "features": "feature visualizations: a layer page of thumbnails, and per channel a main render plus `diversity` diverse ones",
     "connections": "per channel: the channels of the previous and next conv layer it is wired to most strongly (weight norms)",
+    "projections": "per channel, with examples: beside each dataset example its deconvnet projection back to pixels (Zeiler & Fergus), cropped to the receptive field",
 }
 
 _TOP_KEYS = {"title", "description", "render", "models", "reports"}
@@ -348,6 +349,8 @@ def parse_spec(
             _typed(where, v, str, path + ("views", j), f"a view name from {sorted(VIEWS)}")
             if v not in VIEWS:
                 raise where.error(path + ("views", j), str(unknown_name("view", v, sorted(VIEWS))), needle=f'"{v}"')
+        if "projections" in views and "examples" not in views:
+            raise where.error(path + ("views",), 'the projections view is drawn beside the dataset examples: add "examples" to views.')
         render = _render(where, m.get("render", {}), base, path + ("render",))
         if not render.size:
             render = replace(render, size=model.input.size)

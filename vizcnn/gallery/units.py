@@ -117,7 +117,8 @@ def _compute_examples(model, unit: WorkUnit, cache: ResultCache) -> None:
     from .. import examples
 
     o = unit.options
-    found = examples.top_examples_for(model, unit.layer, unit.channels, o["data"], k=o["examples"], batch_size=256, progress=False)
+    found = examples.top_examples_for(model, unit.layer, unit.channels, o["data"], k=o["examples"], batch_size=256,
+                                      progress=False, projection=o.get("projection"))  # fmt: skip
     for ch, ex in found.items():
         entry = {"grid": b64(png(ex.to_image())), "summary": ex.as_dict()}
         cache.put(

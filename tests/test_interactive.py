@@ -1,0 +1,151 @@
+"""The interactive dictionary in a real browser: pointer, keyboard, picker and heat-map toggles in Chromium.
+
+The expected channels at a position come from a forward hook on the
+network's own module (not from the page's data), and every interaction is a
+real event (mouse move, Tab, arrow keys, select, click) sent by Playwright.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from .test_browser import ARTIFACTS, XSS, _chromium, browser  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.browser
+
+NAMES = ["mnist:7", "mnist:76"]
+
+
+@pytest.fixture(scope="module")
+def xss_model():
+    """mnist-cnn whose class 0 is named like a script tag."""
+    import vizcnn
+
+    return vizcnn.load_model("mnist-cnn", device="cpu", categories=[f"{XSS}0", *map(str, range(1, 10))])
+
+
+@pytest.fixture(scope="module")
+def page_file(tmp_path_factory, xss_model) -> tuple[Path, object]:
+    from vizcnn.data import load_image
+    from vizcnn.dictionary import interactive_dictionary
+
+    result = interactive_dictionary(
+        xss_model, [(n, load_image(n)) for n in NAMES], "relu3", top=4, groups=3, targets=[0, 1],
+        fv_steps=3, hrefs={5: "channels/5.html"},
+    )  # fmt: skip
+    path = tmp_path_factory.mktemp("dx") / "index.html"
+    path.write_text(result.to_html(title=f"{XSS} dictionary"), encoding="utf-8")
+    return path, result
+
+
+def _expected(model, name: str, y: int, x: int, k: int) -> list[str]:
+    """The top ``k`` channels of relu3 at (y, x), read with a plain forward hook."""
+    from vizcnn.data import load_image
+
+    seen = {}
+    handle = model.net.relu3.register_forward_hook(lambda _m, _i, out: seen.setdefault("a", out.detach()))
+    try:
+        with torch.no_grad():
+            model.net(model.preprocess(load_image(name)))
+    finally:
+        handle.remove()
+    return [str(c) for c in seen["a"][0, :, y, x].topk(k).indices.tolist()]
+
+
+def _open(browser, path: Path):
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    seen = {"errors": [], "requests": [], "dialogs": []}
+    page.on("console", lambda m: seen["errors"].append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: seen["errors"].append(str(e)))
+    page.on("request", lambda r: seen["requests"].append(r.url))
+    page.on("dialog", lambda d: (seen["dialogs"].append(d.message), d.dismiss()))
+    page.goto(path.as_uri(), wait_until="load")
+    return page, seen
+
+
+def _shown(page) -> list[str]:
+    return page.eval_on_selector_all("#dx-channels [data-channel]", "els => els.map(e => e.dataset.channel)")
+
+
+def _point(page, y: int, x: int, h: int = 14, w: int = 14) -> None:
+    box = page.locator("#dx-grid").bounding_box()
+    page.mouse.move(box["x"] + (x + 0.5) * box["width"] / w, box["y"] + (y + 0.5) * box["height"] / h)
+
+
+def test_pointer_shows_the_top_channels_of_the_position(page_file, browser, xss_model):
+    path, result = page_file
+    page, seen = _open(browser, path)
+    for y, x in [(7, 7), (3, 9), (10, 4)]:
+        _point(page, y, x)
+        assert page.get_attribute("#dx-channels", "data-position") == f"{y},{x}"
+        assert _shown(page) == _expected(xss_model, NAMES[0], y, x, 4)
+    # each channel is drawn as its feature visualization, larger for a larger activation
+    sizes = page.eval_on_selector_all("#dx-channels img", "els => els.map(e => e.naturalWidth && e.width)")
+    assert len(sizes) == 4 and all(sizes) and sizes == sorted(sizes, reverse=True)
+    # groups at the position, strongest first
+    values = page.eval_on_selector_all("#dx-groups [data-group]", "els => els.map(e => Number(e.dataset.value))")
+    assert values == sorted(values, reverse=True) and all(v > 0 for v in values)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dictionary-interactive.png"), full_page=True)
+    assert seen["errors"] == [] and seen["dialogs"] == []
+    assert all(u.startswith(("file:", "data:")) for u in seen["requests"]), seen["requests"]
+    page.close()
+
+
+def test_keyboard_moves_over_the_grid(page_file, browser, xss_model):
+    path, _ = page_file
+    page, seen = _open(browser, path)
+    page.keyboard.press("Tab")  # the image picker
+    page.keyboard.press("Tab")  # the grid of positions
+    assert page.evaluate("document.activeElement.id") == "dx-grid"
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    for _ in range(6):
+        page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowLeft")
+    assert page.get_attribute("#dx-channels", "data-position") == "6,2"
+    assert _shown(page) == _expected(xss_model, NAMES[0], 6, 2, 4)
+    page.keyboard.press("ArrowUp")
+    assert _shown(page) == _expected(xss_model, NAMES[0], 5, 2, 4)
+    assert seen["errors"] == []
+    page.close()
+
+
+def test_picker_heat_maps_links_and_escaping(page_file, browser, xss_model):
+    path, result = page_file
+    page, seen = _open(browser, path)
+    _point(page, 8, 6)
+    first = _shown(page)
+    page.select_option("#dx-pick", "1")
+    assert _shown(page) == _expected(xss_model, NAMES[1], 8, 6, 4) != first
+    plain = page.get_attribute("#dx-image", "src")
+    labels = page.eval_on_selector_all("#dx-heats label", "els => els.map(e => e.textContent.trim())")
+    assert labels == ["none (the image)", "activation (all channels)", f"attribution to {XSS}0",
+                      "attribution to 1", f"attribution to {XSS}0 - 1"]  # fmt: skip
+    page.check("#dx-heats input[value=attr2]")
+    assert page.get_attribute("#dx-image", "data-heat") == "attr2"
+    assert page.get_attribute("#dx-image", "src") not in (plain, None)
+    page.focus("#dx-heats input[value=attr0]")
+    page.keyboard.press("ArrowDown")  # radio buttons: the keyboard picks the next heat map
+    assert page.get_attribute("#dx-image", "data-heat") == "attr1"
+    text = page.inner_text("#dx-where")
+    assert f"attribution to {XSS}0 - 1:" in text  # the class name is text, not markup
+    # channel 5 links to its page wherever it is listed
+    y, x = next((y, x) for y in range(14) for x in range(14) if "5" in _expected(xss_model, NAMES[1], y, x, 4))
+    _point(page, y, x)
+    assert page.get_attribute("#dx-channels [data-channel='5']", "href") == "channels/5.html"
+    assert page.get_attribute("#dx-channels [data-channel]:not([data-channel='5'])", "href") is None
+    assert page.title() == f"{XSS} dictionary"
+    assert seen["dialogs"] == [] and seen["errors"] == []
+    assert page.locator("script").count() == 2  # the JSON block and the page's own script; the names added none
+    page.close()
+
+
+def test_jupyter_repr_and_short_repr(page_file):
+    _, result = page_file
+    assert repr(result).startswith("InteractiveDictionary(mnist-cnn relu3: 2 image(s) [mnist:7, mnist:76], top 4")
+    frame = result._repr_html_()
+    assert frame.startswith("<iframe srcdoc=") and "dx-data" in frame
