@@ -4,6 +4,7 @@
   vizcnn render mnist-cnn fc2:3 --steps 128 -o three.png
   vizcnn render alexnet conv3:1,4,9 --diversity 3 --size 96
   vizcnn render alexnet fc8:"Labrador retriever"
+  vizcnn render mnist-cnn fc2:0-9 --param fourier
 
 CHANNELS is 5, 0-15, 1,4,9 or all. For the output layer a class name (or
 index) works too. All channels are rendered together, one image per channel
@@ -27,7 +28,11 @@ def register(sub) -> None:
     p.add_argument("--size", type=int, help="image side in pixels (default: 28 for MNIST models, 128 for RGB ones)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--diversity", type=int, default=0, metavar="D", help="D diverse images per channel")
-    p.add_argument("--param", choices=["fourier", "pixel"], default="fourier", help="image parameterization")
+    p.add_argument(
+        "--param", metavar="KIND", default=None,
+        help="image parameterization: fourier, pixel, or prior (latent codes of a generator trained on MNIST "
+        "digits, for 1x28x28 models); default: the model's (prior for mnist-cnn and lenet, fourier otherwise)",
+    )  # fmt: skip
     p.add_argument(
         "--precision", choices=["float32", "bfloat16"], default="float32",
         help="bfloat16: network passes in bfloat16, faster on recent CPUs and GPUs (default float32)",

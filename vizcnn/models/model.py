@@ -98,6 +98,8 @@ class Model:
         categories: class names, index = output unit.
         aliases: friendly layer name -> module path (``conv1`` -> ``features.0``).
         weights: where the weights came from (a file, ``bundled``, ``random``).
+        default_param: the feature visualization parameterization renders use
+            when none is given (see :mod:`vizcnn.optvis.param`).
     """
 
     name: str
@@ -106,6 +108,7 @@ class Model:
     categories: Sequence[str]
     aliases: Mapping[str, str] = field(default_factory=dict)
     weights: str = "random"
+    default_param: str = "fourier"
 
     def __post_init__(self) -> None:
         self.net.eval()

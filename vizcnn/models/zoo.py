@@ -62,6 +62,8 @@ class ModelSpec:
         url: where torchvision downloads the pretrained weights from (its
             cache file name is the URL's last part).
         description: one line for ``vizcnn models``.
+        default_param: the parameterization feature visualizations use by
+            default (``prior``: the learned MNIST prior, for models it fits).
     """
 
     name: str
@@ -72,6 +74,7 @@ class ModelSpec:
     bundled: str | None = None
     url: str | None = None
     description: str = ""
+    default_param: str = "fourier"
 
     def default_weights_path(self) -> Path | None:
         if self.bundled:
@@ -217,6 +220,7 @@ def load_model(
     if is_url(weights):
         weights = cached_weights(str(weights))
     name = os.fspath(name) if isinstance(name, os.PathLike) else name
+    default_param = "fourier"
     if not isinstance(name, str) or (name not in _REGISTRY and custom.is_custom(name)):
         net, model_input, names, source = custom.build_custom(
             name, weights, device, input_size=input_size, mean=mean, std=std, categories=categories
@@ -243,10 +247,12 @@ def load_model(
         if input_size is not None:
             custom.output_shape(net, model_input, guessed=False, what=name)
         spec_aliases = spec.aliases
+        default_param = spec.default_param
     if not isinstance(net, torch.jit.ScriptModule):
         _switch_off_inplace(net)
     aliases = dict(spec_aliases) or derive_aliases(net, model_input.shape)
-    return Model(name=name, net=net, input=model_input, categories=names, aliases=aliases, weights=source)
+    return Model(name=name, net=net, input=model_input, categories=names, aliases=aliases, weights=source,
+                 default_param=default_param)
 
 
 def _register_builtin() -> None:

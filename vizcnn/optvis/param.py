@@ -3,7 +3,8 @@
 ``fourier`` is lucid's decorrelated Fourier-space image (the spectrum scaled by
 1/frequency, colours decorrelated with lucid's ImageNet colour matrix, then a
 sigmoid), the same maths as :func:`lucent.optvis.param.image` with
-``fft=True``; ``pixel`` is the same without the spectrum. A one-channel model
+``fft=True``; ``pixel`` is the same without the spectrum; ``prior`` decodes
+latent codes with a generator trained on MNIST (:mod:`.prior`). A one-channel model
 gets a greyscale image (no colour decorrelation). Every constant (frequency
 scale, colour matrix) is built once on the model's device; the per-step work
 is one inverse FFT, one 3x3 colour mix and a sigmoid.
@@ -17,10 +18,13 @@ from typing import Literal
 import numpy as np
 import torch
 
-__all__ = ["COLOR_CORRELATION", "Param", "fourier", "make", "pixel"]
+from ..errors import unknown_name
+from . import prior as prior_mod
+
+__all__ = ["COLOR_CORRELATION", "KINDS", "Param", "fingerprint", "fourier", "make", "pixel"]
 
 Param = tuple[list[torch.Tensor], Callable[[], torch.Tensor]]
-Kind = Literal["fourier", "pixel"]
+Kind = Literal["fourier", "pixel", "prior"]
 
 #: lucid's square root of the ImageNet colour covariance, columns scaled to unit max norm.
 _SVD_SQRT = np.asarray([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]], dtype=np.float32)
@@ -73,10 +77,25 @@ def pixel(
     return [p], lambda: _to_valid(p)
 
 
+#: Every parameterization by name: ``builder(shape, *, generator, device) -> Param``.
+_BUILDERS: dict[str, Callable[..., Param]] = {"fourier": fourier, "pixel": pixel, "prior": prior_mod.prior}
+KINDS = tuple(_BUILDERS)
+#: What identifies a parameterization's pictures beyond its name (learned weights), for cache keys.
+_FINGERPRINTS: dict[str, Callable[[], str]] = {"prior": prior_mod.fingerprint}
+
+
+def _check(kind: str) -> None:
+    if kind not in _BUILDERS:
+        raise unknown_name("parameterization", kind, KINDS, hint="Choose it with --param KIND.")
+
+
 def make(kind: Kind, shape: tuple[int, int, int, int], *, generator: torch.Generator, device: torch.device | str) -> Param:
-    """The parameterization called ``kind`` (``fourier`` or ``pixel``)."""
-    if kind == "fourier":
-        return fourier(shape, generator=generator, device=device)
-    if kind == "pixel":
-        return pixel(shape, generator=generator, device=device)
-    raise ValueError(f"unknown parameterization {kind!r}: use 'fourier' or 'pixel'.")
+    """The parameterization called ``kind`` (one of :data:`KINDS`) for ``(N, C, H, W)`` images."""
+    _check(kind)
+    return _BUILDERS[kind](shape, generator=generator, device=device)
+
+
+def fingerprint(kind: Kind) -> str:
+    """``kind``, plus a digest of its weights for learned parameterizations (cache keys)."""
+    _check(kind)
+    return _FINGERPRINTS.get(kind, lambda: kind)()

@@ -245,7 +245,7 @@ def render(
     steps: int = 256,
     size: int | None = None,
     seed: int = 0,
-    param: Literal["fourier", "pixel"] = "fourier",
+    param: param_mod.Kind | None = None,
     transforms: Literal["standard"] | Transforms | None = "standard",
     lr: float = 0.05,
     progress: bool = True,
@@ -263,7 +263,9 @@ def render(
         size: image side; default the model's input size for one-channel
             models, else ``min(input size, 128)``.
         seed: same seed, same images (bitwise on the CPU).
-        param: ``fourier`` (decorrelated Fourier space) or ``pixel``.
+        param: ``fourier`` (decorrelated Fourier space), ``pixel`` or
+            ``prior`` (latent codes of a generator trained on MNIST, for
+            1x28x28 models); default the model's ``default_param``.
         transforms: ``"standard"`` (lucid's, scaled to ``size``), a
             :class:`Transforms`, or ``None``.
         lr: Adam learning rate (lucid's 0.05).
@@ -282,6 +284,7 @@ def render(
     elif transforms is not None and not isinstance(transforms, Transforms):
         raise ValueError(f"transforms must be 'standard', a Transforms or None, not {transforms!r}.")
     measure = measure or obj
+    param = param or model.default_param
     images, values = _optimize(
         model, obj, measure, batch=batch, steps=steps, size=size, seed=seed, param=param,
         transforms=transforms, lr=lr, progress=progress, precision=precision,
@@ -324,9 +327,10 @@ def render_channels(
         )
     reps = max(1, int(diversity))
     size = _check_size(model, size, len(dict.fromkeys(channels)) * reps, seed, steps)
+    kw["param"] = kw.get("param") or model.default_param
     # every setting that changes the pictures, defaults filled in so that equal calls share keys
     settings = dict(
-        engine=ENGINE_VERSION, steps=steps, size=size, seed=seed, diversity=diversity, param=kw.get("param", "fourier"),
+        engine=ENGINE_VERSION, steps=steps, size=size, seed=seed, diversity=diversity, param=param_mod.fingerprint(kw["param"]),
         transforms=repr(kw.get("transforms", "standard")), lr=kw.get("lr", 0.05),
         precision=kw.get("precision", "float32"),
     )  # fmt: skip
