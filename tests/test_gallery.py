@@ -71,7 +71,7 @@ def test_unknown_key_and_unknown_view_list_what_is_allowed(tmp_path):
         )
     )
     assert "c.toml, line 4: models[0].views[1]: unknown view 'dreams'." in msg
-    assert "Valid views: connections, examples, features, filters." in msg
+    assert "Valid views: connections, examples, features, filters, projections." in msg
 
 
 def test_channel_out_of_range_says_how_many_there_are(tmp_path):
@@ -209,7 +209,10 @@ def test_interrupted_build_resumes_from_the_cache(tmp_path):
 
 def test_cached_render_matches_the_page_image(tiny):
     _spec_path, report = tiny
-    entries = [json.loads(p.read_text()) for p in (report.out / ".cache" / "gallery-features").glob("*.json")]
+    from vizcnn.cache import ResultCache
+
+    cache = ResultCache(report.out / ".cache")
+    entries = [json.loads(cache.get("gallery-features", p.stem, ".json")) for p in (cache.root / "gallery-features").glob("*.json")]
     images = {base64.b64decode(e["main"]) for e in entries}
     assert (report.out / "models/mnist-cnn/conv2/img/7.png").read_bytes() in images
 

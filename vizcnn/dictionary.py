@@ -109,8 +109,10 @@ def _iframe(page: str) -> str:
     return f'<iframe srcdoc="{html.escape(page, quote=True)}" style="width:100%;height:720px;border:0"></iframe>'
 
 
-def _heat(image: Image.Image, heat: torch.Tensor, *, signed: bool, vmax: float, size: int = 160) -> Image.Image:
-    """``heat`` over the image: signed maps in the diverging convention (blue supports), others in viridis from 0."""
+def _heat(image: Image.Image, heat: torch.Tensor, *, signed: bool, vmax: float | None = None, size: int = 160) -> Image.Image:
+    """``heat`` over the image: signed maps in the diverging convention (blue supports), others in viridis from 0.
+
+    ``vmax`` fixes the scale shared by several maps (default: this map's own largest magnitude)."""
     view = image.resize((size, size), Image.NEAREST)
     if signed:
         return overlay(view, heat, alpha=0.55, cmap=DIVERGING, symmetric=True, vmax=vmax)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import weakref
 
 from .errors import VizcnnError
 
@@ -76,13 +77,28 @@ def check_finite(value: object, option: str) -> float:
     return float(value)
 
 
+#: Measured working sets by network, then by (shape, device): one full pass per network and input.
+_MEASURED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def activation_bytes(net: object, shape: tuple[int, ...], device: object = None) -> int:
     """Bytes of every module output for one input of ``shape`` ``(C, H, W)``: a forward pass's working set.
 
-    Measured with one pass on a zero image (hooks on every submodule); a
-    network that takes no hooks (TorchScript, exported programs) is estimated
-    as 64 times its input.
+    Measured with one pass on a zero image (hooks on every submodule), once per
+    network and shape; a network that takes no hooks (TorchScript, exported
+    programs) is estimated as 64 times its input.
     """
+    key = (tuple(shape), str(device))
+    try:
+        known = _MEASURED.setdefault(net, {})
+    except TypeError:  # not weakly referenceable: measure every time
+        known = {}
+    if key not in known:
+        known[key] = _measure(net, tuple(shape), device)
+    return known[key]
+
+
+def _measure(net: object, shape: tuple[int, ...], device: object) -> int:
     import torch
 
     total = 0

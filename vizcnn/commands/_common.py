@@ -80,15 +80,19 @@ def check_inputs(args: argparse.Namespace) -> None:
     opts = vars(args)
     if isinstance(opts.get("model"), str):
         check_model_name(opts["model"])
+    weights = opts.get("weights")
+    images = opts.get("image")
     files = {
-        "--weights": None if opts.get("weights") in (None, "random") else opts.get("weights"),
-        "--image": None if str(opts.get("image") or "mnist:").startswith("mnist:") else opts["image"],
-        "--classes": opts.get("classes"),
-        "SPEC": opts.get("spec"),
-    }
-    for flag, path in files.items():
-        if path is not None and not Path(path).is_file():
-            raise VizcnnError(f"{flag} {path!r} does not exist. Check the path (relative to {str(Path.cwd())!r}).")
+        "--weights": [] if weights in (None, "random") or str(weights).startswith(("http://", "https://")) else [weights],
+        "--image": [i for i in (images if isinstance(images, list) else [images])
+                    if i is not None and not str(i).startswith(("mnist:", "photo:"))],
+        "--classes": [opts["classes"]] if opts.get("classes") else [],
+        "SPEC": [opts["spec"]] if opts.get("spec") else [],
+    }  # fmt: skip
+    for flag, paths in files.items():
+        for path in paths:  # a folder given for a file is for the loader to explain
+            if not Path(path).exists():
+                raise VizcnnError(f"{flag} {path!r} does not exist. Check the path (relative to {str(Path.cwd())!r}).")
 
 
 def model_from_args(args: argparse.Namespace):
@@ -168,10 +172,10 @@ def parse_channels(text: str, count: int) -> list[int]:
                 ranges.append((int(part), int(part)))
     except ValueError:
         raise VizcnnError(f"cannot read channels {text!r}: use 5, 0-15, 1,4,9 or all.") from None
-    for lo, hi in ranges:
-        for c in (lo, hi):
-            if not 0 <= c < count:
-                raise VizcnnError(f"channel {c} is out of range: this layer has {count} channels (0-{count - 1}).")
+    for lo, hi in ranges:  # the first channel of the range that does not exist, without expanding it
+        bad = lo if not 0 <= lo < count else max(lo, count) if hi >= count else hi if hi < 0 else None
+        if bad is not None:
+            raise VizcnnError(f"channel {bad} is out of range: this layer has {count} channels (0-{count - 1}).")
     out = [c for lo, hi in ranges for c in range(lo, hi + 1)]
     if not out:
         raise VizcnnError(f"no channels in {text!r}: use 5, 0-15, 1,4,9 or all.")

@@ -108,7 +108,7 @@ def sample() -> Digits:
 
 
 _BY_LABEL = re.compile(r"label=(\d+)(?:#(\d+))?")
-_FORMS = "mnist:K (mnist:0 to mnist:499), mnist:label=D for the first digit D, or mnist:label=D#N for the N-th (from 0)"
+_FORMS = "mnist:K (digits 0 to 499: mnist:0 to mnist:499), mnist:label=D for the first digit D, or mnist:label=D#N for the N-th (from 0)"
 
 
 def sample_index(ref: str) -> int:

@@ -165,17 +165,6 @@ class Model:
                 return alias
         return path
 
-    def accepts_size(self, size: int) -> bool:
-        """Whether the network runs on ``size`` x ``size`` inputs (a ViT takes its own size only)."""
-        if size == self.input.size:
-            return True
-        try:
-            with torch.no_grad():
-                self.net(torch.zeros(1, self.input.channels, size, size, device=self.device))
-        except Exception:  # noqa: BLE001 - whatever the network raises for a size it cannot take
-            return False
-        return True
-
     # -- classes ----------------------------------------------------------
     def class_index(self, target: str | int) -> int:
         """Class name (case-insensitive) or index -> output index; close matches on a miss."""

@@ -33,7 +33,7 @@ from ..activations import channel_count
 from ..cache import ResultCache, cache_key
 from ..errors import expect, expect_channels, expect_int, VizcnnError
 from ..progress import progress_bar
-from ..hooks import capture
+from ..hooks import capture, forward_to
 from ..limits import activation_bytes, check_memory, check_seed
 from ..models import Model
 from ..draw.figure import PNGResult, image_grid, to_uint8
@@ -119,30 +119,47 @@ def _frozen(net: torch.nn.Module):
             p.requires_grad_(flag)
 
 
-def _check_size(model, size: int | None, batch: int = 1, seed: int = 0, steps: int = 1) -> int:
-    """The image side to render, after checking the arguments and that ``batch`` images of it fit in memory."""
+def _check_size(
+    model, size: int | None, batch: int = 1, seed: int = 0, steps: int = 1, modules: dict[str, torch.nn.Module] | None = None
+) -> int:
+    """The image side to render, after checking the arguments, that ``batch`` images of it fit in memory,
+    and that the network runs at that size up to ``modules`` (the layers the objective reads; all of it for none)."""
     expect(model, Model, "model", "a Model from vizcnn.load_model(...)")
     if size is not None:
         expect_int(size, "size", 0)
     expect_int(batch, "batch", 1)
-    expect_int(steps, "steps", 1)
+    expect_int(steps, "steps", 0)
     check_seed(seed)
-    given = size is not None
+    given = size is not None and size > 0
     size = size or (model.input.size if model.input.channels == 1 else min(model.input.size, 128))
     if size < 8:
         raise VizcnnError(f"image size {size} is too small: use --size 8 or more.")
-    if size != model.input.size and not model.accepts_size(size):  # a ViT takes its own size only
-        if given:
-            raise VizcnnError(
-                f"{model.name} cannot take {size}x{size} images, only its own {model.input.size}x{model.input.size}: "
-                f"use --size {model.input.size} (or leave --size out)."
-            )
-        size = model.input.size
     # the network's working set scales with the pixels; forward, backward, transforms and Adam hold ~6 copies
     scale = (size / model.input.size) ** 2
     need = 6 * batch * scale * activation_bytes(model.net, model.input.shape, model.device) + 64 * batch * size * size
     check_memory(need, f"rendering {batch} image(s) of {size}x{size}", "use a smaller --size, fewer channels or a smaller --diversity", model.device)
+    if size != model.input.size and not _runs_at(model, size, modules or {}):
+        if given:  # e.g. a ViT, or a linear layer after a flatten: only the model's own size fits
+            raise VizcnnError(
+                f"{model.name} cannot take {size}x{size} images up to the layers this objective reads, only its own "
+                f"{model.input.size}x{model.input.size}: use size {model.input.size} (--size {model.input.size}, or leave --size out)."
+            )
+        size = model.input.size
     return int(size)
+
+
+def _runs_at(model, size: int, modules: dict[str, torch.nn.Module]) -> bool:
+    """Whether one ``size`` x ``size`` image passes through the network up to ``modules`` (early-stopped)."""
+    x = torch.zeros(1, model.input.channels, size, size, device=model.device)
+    try:
+        with torch.no_grad():
+            if modules:
+                forward_to(model.net, modules, x)
+            else:
+                model.net(x)
+    except Exception:  # noqa: BLE001 - whatever the network raises for a size it cannot take
+        return False
+    return True
 
 
 def _modules(model, obj: Objective) -> dict[str, torch.nn.Module]:
@@ -278,7 +295,7 @@ def render(
         labels: captions (default ``obj``'s description and the batch index).
     """
     expect(obj, Objective, "obj", "an objective such as optvis.channel('conv3', 5)")
-    size = _check_size(model, size, batch, seed, steps)
+    size = _check_size(model, size, batch, seed, steps, _modules(model, obj))
     if transforms == "standard":
         transforms = standard(size)
     elif transforms is not None and not isinstance(transforms, Transforms):
@@ -326,7 +343,7 @@ def render_channels(
             f"channel {bad[0]} is out of range: layer {layer} has {count} channels (0-{count - 1})."
         )
     reps = max(1, int(diversity))
-    size = _check_size(model, size, len(dict.fromkeys(channels)) * reps, seed, steps)
+    size = _check_size(model, size, len(dict.fromkeys(channels)) * reps, seed, steps, {layer: resolved.module})
     kw["param"] = kw.get("param") or model.default_param
     # every setting that changes the pictures, defaults filled in so that equal calls share keys
     settings = dict(

@@ -191,7 +191,10 @@ def vet_torchscript(path: Path, data: bytes) -> None:
             continue
         for module, name in _globals(archive.read(full)):
             if module is None:
-                raise _refuse(path, rel, "is not a pickle torch can read")
+                raise VizcnnError(
+                    f"{str(path)!r} was not opened: its member {rel!r} is not a pickle torch can read (a truncated "
+                    "or damaged file). Is it a complete file written by torch.jit.save? Save the model again."
+                )
             if module.split(".")[0] not in ("__torch__", "torch") and (module, name) != ("collections", "OrderedDict"):
                 raise VizcnnError(
                     f"{str(path)!r} was not opened: its member {rel!r} is a pickle that calls the Python function "
