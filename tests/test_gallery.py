@@ -496,6 +496,7 @@ def _gone_within(pids: set[int], seconds: float) -> set[int]:
     return {p for p in pids if _proc_stat(p)}
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads the process table from /proc (Linux)")
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
 def test_a_killed_build_leaves_no_process_behind(tmp_path, how):
     """Pool workers and multiprocessing's resource tracker end soon after their build dies, and close its pipes."""
