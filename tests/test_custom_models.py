@@ -407,7 +407,7 @@ def test_gallery_spec_takes_the_input_description(exported, tmp_path):
         (tmp_path / f).write_bytes((exported / f).read_bytes())
     table = (f'name = "{IMPORT}"\nweights = "cifar_net.pth"\ninput_size = "{SIZE}"\n'
              'mean = [0.5, 0.5, 0.5]\nstd = "0.25,0.25,0.25"\nclasses = "classes.txt"')  # fmt: skip
-    spec, models = load_spec(_cifar_spec(tmp_path, table))
+    spec, models = load_spec(_cifar_spec(tmp_path, table), allow_code=True)  # the spec names Python code
     model = models[0]
     classes = (exported / "classes.txt").read_text().split()
     assert model.input.shape == (3, 32, 32) and model.input.mean == (0.5,) * 3 and model.input.std == (0.25,) * 3

@@ -441,13 +441,13 @@ def test_reports_with_the_same_title_keep_their_own_images(tmp_path):
     from vizcnn.data.idx import write_idx
 
     digits = mnist("sample")
-    data = tmp_path / "mnist10"
+    data = tmp_path / "mnist4"
     data.mkdir()
-    write_idx(data / "t10k-images-idx3-ubyte.gz", digits.images[:10])
-    write_idx(data / "t10k-labels-idx1-ubyte.gz", digits.labels[:10].astype("uint8"))
+    write_idx(data / "t10k-images-idx3-ubyte.gz", digits.images[:4])
+    write_idx(data / "t10k-labels-idx1-ubyte.gz", digits.labels[:4].astype("uint8"))
     text = '[[models]]\nname = "mnist-cnn"\nviews = ["connections"]\nlayers = [{ name = "conv1", channels = "0" }]\n'
     for model in ("mnist-cnn", "lenet"):
-        text += f'\n[[reports]]\nkind = "lesson"\nmodel = "{model}"\ndata = "mnist10"\n'
+        text += f'\n[[reports]]\nkind = "lesson"\nmodel = "{model}"\ndata = "mnist4"\n'
     build_gallery(_spec(tmp_path, text), tmp_path / "site", progress=False)
     reports = tmp_path / "site/reports"
     pages = [(reports / f"{r}-the_MNIST_lesson.html").read_text() for r in (0, 1)]
@@ -517,7 +517,7 @@ def _start_busy_build(tmp_path: Path):
     else:
         proc.kill()
         pytest.fail("the build started no pool workers within 120 s")
-    time.sleep(3)  # the workers are importing torch or rendering: mid-build
+    time.sleep(2)  # the workers are importing torch or rendering: mid-build
     return proc, _descendants(proc.pid)
 
 
@@ -530,6 +530,7 @@ def _gone_within(pids: set[int], seconds: float) -> set[int]:
     return {p for p in pids if _proc_stat(p)}
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads the process table from /proc (Linux)")
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
 def test_a_killed_build_leaves_no_process_behind(tmp_path, how):
     """Pool workers and multiprocessing's resource tracker end soon after their build dies, and close its pipes."""

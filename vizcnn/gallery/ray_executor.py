@@ -154,9 +154,12 @@ def _retryable(ray, exc: Exception) -> bool:
 def _cache_id(root: Path) -> str:
     """The id in ``root``'s :data:`CACHE_ID` file, written first if the folder has none."""
     path = root / CACHE_ID
-    if not path.is_file():
-        write_text(path, uuid.uuid4().hex)
-    return path.read_text(encoding="utf-8").strip()
+    try:
+        if not path.is_file():
+            write_text(path, uuid.uuid4().hex)
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise VizcnnError(f"cannot use the cache folder {str(root)!r} ({exc.strerror or exc}): give a writable folder with --cache.") from None
 
 
 def _check_cache(root: str, expected: str) -> None:

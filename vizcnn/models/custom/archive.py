@@ -129,11 +129,11 @@ def _vet_weights_only(path: Path, member: str, raw: bytes) -> None:
         raise _refuse(path, member, f"is a pickle that does not load with weights_only=True ({first})") from None
 
 
-def _walk(node: Any) -> Iterator[tuple[str, Any]]:
-    """Every (key, value) pair of a JSON document, depth first."""
+def _walk(node: Any) -> Iterator[tuple[dict, str, Any]]:
+    """Every (table, key, value) of a JSON document, depth first."""
     if isinstance(node, dict):
         for key, value in node.items():
-            yield key, value
+            yield node, key, value
             yield from _walk(value)
     elif isinstance(node, list):
         for value in node:
@@ -142,8 +142,9 @@ def _walk(node: Any) -> Iterator[tuple[str, Any]]:
 
 def _vet_program(path: Path, member: str, program: Any) -> None:
     """Every graph target is a registered torch operator, every shape expression plain arithmetic."""
-    for key, value in _walk(program):
-        if key in ("target", "as_operator") and isinstance(value, str) and not _is_operator(value):
+    for table, key, value in _walk(program):
+        called = key == "as_operator" or (key == "target" and "inputs" in table)  # a graph node's target
+        if called and isinstance(value, str) and not _is_operator(value):
             raise _refuse(path, member, f"calls {value!r}, which is not a torch operator")
         if key == "expr_str" and isinstance(value, str) and not _is_shape_expr(value):
             raise _refuse(path, member, f"has the shape expression {value[:80]!r}, which is not plain arithmetic")
@@ -171,7 +172,10 @@ def _is_operator(name: str) -> bool:
         if not hasattr(target, part):
             return True  # left a string by torch, which then refuses the node
         target = getattr(target, part)
-    return target in getattr(serialize, "_SYM_OPS", ())
+    try:
+        return target in getattr(serialize, "_SYM_OPS", ())
+    except TypeError:  # an unhashable attribute: not an operator
+        return False
 
 
 def _is_shape_expr(text: str) -> bool:
