@@ -12,10 +12,23 @@ from matplotlib import colormaps
 from PIL import Image
 
 from vizcnn.activations import ActivationMaps, activations
-from vizcnn.attribution import Attribution, ChannelAttribution
+from vizcnn.attribution import Attribution
 from vizcnn.data import load_image
-from vizcnn.dictionary import MOSAIC_COLOURS, OTHER, attribution_dictionary, semantic_dictionary
-from vizcnn.draw.figure import DIVERGING, NEGATIVE, POSITIVE, SEQUENTIAL, colorize, image_grid, recording_text
+from vizcnn.dictionary import (
+    MOSAIC_COLOURS,
+    OTHER,
+    attribution_dictionary,
+    semantic_dictionary,
+)
+from vizcnn.draw.figure import (
+    DIVERGING,
+    NEGATIVE,
+    POSITIVE,
+    SEQUENTIAL,
+    colorize,
+    image_grid,
+    recording_text,
+)
 from vizcnn.draw.html import stylesheet
 from vizcnn.filters import plot
 
@@ -94,9 +107,9 @@ def test_one_diverging_convention_blue_supports_red_opposes():
     cmap = colormaps[DIVERGING]
     top, bottom, middle = (np.array(cmap(v)[:3]) for v in (1.0, 0.0, 0.5))
     assert top[2] > top[0] and bottom[0] > bottom[2] and middle.min() > 0.9  # blue high, red low, white zero
-    r, g, b = _rgb(POSITIVE)
+    r, _, b = _rgb(POSITIVE)
     assert b > r + 80
-    r, g, b = _rgb(NEGATIVE)
+    r, _, b = _rgb(NEGATIVE)
     assert r > b + 80
     css = stylesheet()
     assert f"--pos: {POSITIVE}" in css and f"--neg: {NEGATIVE}" in css
@@ -162,9 +175,9 @@ def test_semantic_mosaic_has_a_handful_of_colours_and_a_key(mnist_cnn):
 
 
 def test_zoomable_images_enlarge_on_click_without_a_script(tmp_path):
-    from .test_browser import ARGS, _chromium
-
     from vizcnn.draw.html import _ENV, data_uri
+
+    from .test_browser import ARGS, _chromium
 
     src = data_uri(Image.fromarray(np.tile(np.arange(28, dtype=np.uint8) * 9, (28, 1))))
     body = _ENV.from_string('{% from "_zoom.html" import zoomable %}{{ zoomable("fv", src, "a digit", true) }}')

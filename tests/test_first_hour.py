@@ -119,7 +119,16 @@ def test_demo_and_render_outputs_go_to_vizcnn_out(tmp_path, monkeypatch):
 
 
 def _results(mnist_cnn) -> dict:
-    from vizcnn import activations, attribution, dictionary, evaluate, examples, filters, lesson, optvis
+    from vizcnn import (
+        activations,
+        attribution,
+        dictionary,
+        evaluate,
+        examples,
+        filters,
+        lesson,
+        optvis,
+    )
     from vizcnn.data import mnist
 
     digit = load_image("mnist:label=4")

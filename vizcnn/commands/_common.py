@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["QUIET", "add_parser", "add_model_args", "add_output_flags", "check_inputs", "model_from_args", "print_json", "default_output", "parse_channels"]
+__all__ = ["QUIET", "add_model_args", "add_output_flags", "add_parser", "check_inputs", "default_output", "model_from_args", "parse_channels", "print_json"]
 
 
 def add_parser(sub, name: str, doc: str, **kwargs) -> argparse.ArgumentParser:

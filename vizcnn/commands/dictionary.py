@@ -16,7 +16,14 @@ activations: pick a ReLU or pooling layer (negative parts are dropped).
 
 from __future__ import annotations
 
-from ._common import add_model_args, add_output_flags, add_parser, default_output, model_from_args, print_json
+from ._common import (
+    add_model_args,
+    add_output_flags,
+    add_parser,
+    default_output,
+    model_from_args,
+    print_json,
+)
 
 
 def register(sub) -> None:

@@ -12,7 +12,13 @@ A progress bar on stderr counts the batches (off with --quiet or --json).
 
 from __future__ import annotations
 
-from ._common import add_model_args, add_output_flags, add_parser, default_output, print_json
+from ._common import (
+    add_model_args,
+    add_output_flags,
+    add_parser,
+    default_output,
+    print_json,
+)
 
 
 def register(sub) -> None:

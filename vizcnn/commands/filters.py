@@ -14,7 +14,14 @@ smooth filters before fine ones; --sort norm puts the strongest first.
 
 from __future__ import annotations
 
-from ._common import add_model_args, add_output_flags, add_parser, default_output, model_from_args, print_json
+from ._common import (
+    add_model_args,
+    add_output_flags,
+    add_parser,
+    default_output,
+    model_from_args,
+    print_json,
+)
 
 
 def register(sub) -> None:

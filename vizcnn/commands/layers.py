@@ -10,7 +10,13 @@ neighbouring units of the layer. Friendly names (conv1, fc6) and module paths
 
 from __future__ import annotations
 
-from ._common import add_model_args, add_output_flags, add_parser, model_from_args, print_json
+from ._common import (
+    add_model_args,
+    add_output_flags,
+    add_parser,
+    model_from_args,
+    print_json,
+)
 
 
 def register(sub) -> None:

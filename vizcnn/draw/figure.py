@@ -7,12 +7,12 @@ object renders in a notebook, saves from the CLI and feeds the HTML reports.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
