@@ -39,7 +39,7 @@ def test_a_digit_by_class():
     seven = np.asarray(load_image("mnist:label=7"))
     assert seven.shape == (28, 28) and np.array_equal(seven, np.asarray(load_image(f"mnist:{np.flatnonzero(labels == 7)[0]}")))
     for bad, words in [("mnist:label=7#50", "50 digits of class 7"), ("mnist:label=11", "classes are 0 to 9"),
-                       ("mnist:seven", "mnist:label=D"), ("mnist:500", "0 to 499")]:  # fmt: skip
+                       ("mnist:seven", "mnist:label=D"), ("mnist:500", "mnist:0 to mnist:499")]:  # fmt: skip
         with pytest.raises(VizcnnError, match=words):
             sample_index(bad)
     code, _, err = run_cli("activations", "mnist-cnn", "conv1", "--image", "mnist:label=7#99")
