@@ -201,3 +201,16 @@ def test_zoomable_images_enlarge_on_click_without_a_script(tmp_path):
             assert tab.eval_on_selector("#fv", "e => getComputedStyle(e).display") == "none"
         finally:
             browser.close()
+
+
+def test_lesson_figures_lay_out(mnist_cnn):
+    from vizcnn.data import mnist
+    from vizcnn.lesson import TemplateClassifier, conv_demo, multichannel_demo, padding_demo, pool_demo
+
+    digits = mnist("sample")
+    templates = TemplateClassifier.fit(digits)
+    scores = templates.explain(torch.from_numpy(digits.images[0]).float() / 255, int(digits.labels[0]))
+    for figure in (conv_demo(), pool_demo(), multichannel_demo(), padding_demo(), templates, scores):
+        with recording_text() as boxes:
+            figure.to_image()
+        assert_laid_out(boxes)

@@ -116,7 +116,7 @@ def wrap(text: str, fnt: ImageFont.ImageFont, width: float) -> list[str]:
                 lines.append(line)
             line = ""
             while fnt.getlength(word) > width and len(word) > 1:  # a word wider than the line: split it
-                cut = max(1, max(i for i in range(1, len(word) + 1) if fnt.getlength(word[:i]) <= width or i == 1))
+                cut = max([1] + [i for i in range(1, len(word)) if fnt.getlength(word[:i]) <= width])
                 lines.append(word[:cut])
                 word = word[cut:]
             line = word
