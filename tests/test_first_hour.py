@@ -94,6 +94,15 @@ def test_a_model_name_typo_is_answered_before_torch_is_imported():
     assert typo < 0.5 * torch_import, (typo, torch_import)
 
 
+def test_the_torch_free_names_are_the_zoo():
+    from vizcnn.catalog import ZOO_NAMES
+
+    probe = "from vizcnn.models import list_models; print(' '.join(list_models()))"  # a fresh process: no test's models
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})  # fmt: skip
+    assert out.stdout.split() == sorted(ZOO_NAMES)
+
+
 def test_missing_files_are_named_before_torch_is_imported(tmp_path):
     for argv, words in [
         (["filters", "mnist-cnn", "conv1", "--weights", str(tmp_path / "nope.pth")], "--weights"),
