@@ -12,10 +12,23 @@ from matplotlib import colormaps
 from PIL import Image
 
 from vizcnn.activations import ActivationMaps, activations
-from vizcnn.attribution import Attribution, ChannelAttribution
+from vizcnn.attribution import Attribution
 from vizcnn.data import load_image
-from vizcnn.dictionary import MOSAIC_COLOURS, OTHER, attribution_dictionary, semantic_dictionary
-from vizcnn.draw.figure import DIVERGING, NEGATIVE, POSITIVE, SEQUENTIAL, colorize, image_grid, recording_text
+from vizcnn.dictionary import (
+    MOSAIC_COLOURS,
+    OTHER,
+    attribution_dictionary,
+    semantic_dictionary,
+)
+from vizcnn.draw.figure import (
+    DIVERGING,
+    NEGATIVE,
+    POSITIVE,
+    SEQUENTIAL,
+    colorize,
+    image_grid,
+    recording_text,
+)
 from vizcnn.draw.html import stylesheet
 from vizcnn.filters import plot
 
@@ -94,9 +107,9 @@ def test_one_diverging_convention_blue_supports_red_opposes():
     cmap = colormaps[DIVERGING]
     top, bottom, middle = (np.array(cmap(v)[:3]) for v in (1.0, 0.0, 0.5))
     assert top[2] > top[0] and bottom[0] > bottom[2] and middle.min() > 0.9  # blue high, red low, white zero
-    r, g, b = _rgb(POSITIVE)
+    r, _, b = _rgb(POSITIVE)
     assert b > r + 80
-    r, g, b = _rgb(NEGATIVE)
+    r, _, b = _rgb(NEGATIVE)
     assert r > b + 80
     css = stylesheet()
     assert f"--pos: {POSITIVE}" in css and f"--neg: {NEGATIVE}" in css
@@ -154,16 +167,17 @@ def test_semantic_mosaic_has_a_handful_of_colours_and_a_key(mnist_cnn):
     colours, counts = np.unique(pixels, axis=0, return_counts=True)
     common = {tuple(int(v) for v in c) for c in colours[np.argsort(-counts)][:7]}
     assert common <= {(255, 255, 255), OTHER, *MOSAIC_COLOURS}  # white, grey and the five colours, nothing else
-    first = sem.activations.argmax(dim=0).flatten().tolist()  # the strongest channel at each position
-    count = {c: first.count(c) for c in set(first)}
-    others = [n for c, n in count.items() if c not in coloured]
-    assert min(count[c] for c in coloured) >= max(others, default=0)  # the colours go to the most frequent channels
+    acts = sem.activations.numpy()
+    first, peak = acts.argmax(axis=0).ravel(), acts.max(axis=0).ravel()  # the strongest channel at each position
+    held = {int(c): float(np.clip(peak[first == c], 0, None).sum()) for c in np.unique(first)}
+    others = [v for c, v in held.items() if c not in coloured]
+    assert min(held[c] for c in coloured) >= max(others, default=0)  # colours go to the channels with the most area
 
 
 def test_zoomable_images_enlarge_on_click_without_a_script(tmp_path):
-    from .test_browser import ARGS, _chromium
-
     from vizcnn.draw.html import _ENV, data_uri
+
+    from .test_browser import ARGS, _chromium
 
     src = data_uri(Image.fromarray(np.tile(np.arange(28, dtype=np.uint8) * 9, (28, 1))))
     body = _ENV.from_string('{% from "_zoom.html" import zoomable %}{{ zoomable("fv", src, "a digit", true) }}')
@@ -187,3 +201,16 @@ def test_zoomable_images_enlarge_on_click_without_a_script(tmp_path):
             assert tab.eval_on_selector("#fv", "e => getComputedStyle(e).display") == "none"
         finally:
             browser.close()
+
+
+def test_lesson_figures_lay_out(mnist_cnn):
+    from vizcnn.data import mnist
+    from vizcnn.lesson import TemplateClassifier, conv_demo, multichannel_demo, padding_demo, pool_demo
+
+    digits = mnist("sample")
+    templates = TemplateClassifier.fit(digits)
+    scores = templates.explain(torch.from_numpy(digits.images[0]).float() / 255, int(digits.labels[0]))
+    for figure in (conv_demo(), pool_demo(), multichannel_demo(), padding_demo(), templates, scores):
+        with recording_text() as boxes:
+            figure.to_image()
+        assert_laid_out(boxes)

@@ -39,7 +39,7 @@ def test_a_digit_by_class():
     seven = np.asarray(load_image("mnist:label=7"))
     assert seven.shape == (28, 28) and np.array_equal(seven, np.asarray(load_image(f"mnist:{np.flatnonzero(labels == 7)[0]}")))
     for bad, words in [("mnist:label=7#50", "50 digits of class 7"), ("mnist:label=11", "classes are 0 to 9"),
-                       ("mnist:seven", "mnist:label=D"), ("mnist:500", "0 to 499")]:  # fmt: skip
+                       ("mnist:seven", "mnist:label=D"), ("mnist:500", "mnist:0 to mnist:499")]:  # fmt: skip
         with pytest.raises(VizcnnError, match=words):
             sample_index(bad)
     code, _, err = run_cli("activations", "mnist-cnn", "conv1", "--image", "mnist:label=7#99")
@@ -94,6 +94,15 @@ def test_a_model_name_typo_is_answered_before_torch_is_imported():
     assert typo < 0.5 * torch_import, (typo, torch_import)
 
 
+def test_the_torch_free_names_are_the_zoo():
+    from vizcnn.catalog import ZOO_NAMES
+
+    probe = "from vizcnn.models import list_models; print(' '.join(list_models()))"  # a fresh process: no test's models
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})  # fmt: skip
+    assert out.stdout.split() == sorted(ZOO_NAMES)
+
+
 def test_missing_files_are_named_before_torch_is_imported(tmp_path):
     for argv, words in [
         (["filters", "mnist-cnn", "conv1", "--weights", str(tmp_path / "nope.pth")], "--weights"),
@@ -119,7 +128,16 @@ def test_demo_and_render_outputs_go_to_vizcnn_out(tmp_path, monkeypatch):
 
 
 def _results(mnist_cnn) -> dict:
-    from vizcnn import activations, attribution, dictionary, evaluate, examples, filters, lesson, optvis
+    from vizcnn import (
+        activations,
+        attribution,
+        dictionary,
+        evaluate,
+        examples,
+        filters,
+        lesson,
+        optvis,
+    )
     from vizcnn.data import mnist
 
     digit = load_image("mnist:label=4")

@@ -180,13 +180,13 @@ class SemanticDictionary(PNGResult):
         return list(dict.fromkeys(strong + [int(c) for c in idx[..., 0].flatten().tolist()]))
 
     def coloured(self) -> list[int]:
-        """The few channels that get a colour in the mosaic: strongest at the most positions, at most five."""
+        """The few channels that get a colour in the mosaic (at most five): those whose squares hold the most
+        activation, i.e. the largest sum of their activation over the positions where they are strongest."""
         values, idx = self.positions
         first, strength = idx[..., 0].flatten(), values[..., 0].flatten().clamp(min=0)
-        counts = torch.bincount(first, minlength=self.activations.shape[0]).float()
-        weight = torch.zeros_like(counts).index_add_(0, first, strength)
-        order = sorted(range(counts.numel()), key=lambda c: (-float(counts[c]), -float(weight[c])))
-        return [c for c in order[: len(MOSAIC_COLOURS)] if counts[c] > 0]
+        weight = torch.zeros(self.activations.shape[0]).index_add_(0, first, strength)
+        order = torch.sort(weight, descending=True, stable=True).indices[: len(MOSAIC_COLOURS)]
+        return [int(c) for c in order if weight[c] > 0]
 
     def to_image(self, max_side: int = 672) -> Image.Image:
         """One cell per position showing its strongest channel, sized by activation (Distill's layout).

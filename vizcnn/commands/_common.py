@@ -136,6 +136,10 @@ def at_least(args: argparse.Namespace, low: int, *options: str) -> None:
             raise VizcnnError(f"{option} must be at least {low}, got {value}.")
 
 
+#: Characters of an input name that make an awkward file name (``mnist:label=4#5`` -> ``mnist_label-4-5``).
+_UNSAFE = str.maketrans({":": "_", " ": "_", "=": "-", "#": "-"})
+
+
 def default_output(*parts: str, suffix: str = ".png") -> Path:
     """``vizcnn-out/<model>-<layer>...png``: a readable name from the inputs.
 
@@ -145,7 +149,7 @@ def default_output(*parts: str, suffix: str = ".png") -> Path:
     def readable(part: str) -> str:
         if "/" in part or Path(part).suffix in (".pt", ".pt2"):
             part = Path(part).stem
-        return part.replace(":", "_").replace(" ", "_")
+        return part.translate(_UNSAFE)
 
     safe = "-".join(readable(str(p)) for p in parts if p)
     return Path("vizcnn-out") / f"{safe}{suffix}"

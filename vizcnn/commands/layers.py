@@ -12,7 +12,13 @@ network torch.fx cannot trace gets the chain rule, marked "approximate". Friendl
 
 from __future__ import annotations
 
-from ._common import add_model_args, add_output_flags, add_parser, model_from_args, print_json
+from ._common import (
+    add_model_args,
+    add_output_flags,
+    add_parser,
+    model_from_args,
+    print_json,
+)
 
 
 def register(sub) -> None:

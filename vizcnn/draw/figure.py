@@ -7,12 +7,12 @@ object renders in a notebook, saves from the CLI and feeds the HTML reports.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,7 +116,7 @@ def wrap(text: str, fnt: ImageFont.ImageFont, width: float) -> list[str]:
                 lines.append(line)
             line = ""
             while fnt.getlength(word) > width and len(word) > 1:  # a word wider than the line: split it
-                cut = max(1, max(i for i in range(1, len(word) + 1) if fnt.getlength(word[:i]) <= width or i == 1))
+                cut = max([1] + [i for i in range(1, len(word)) if fnt.getlength(word[:i]) <= width])
                 lines.append(word[:cut])
                 word = word[cut:]
             line = word

@@ -30,9 +30,9 @@ from PIL import Image, ImageDraw
 
 from .._io import atomic_path
 from ..arithmetic import output_size
-from ..errors import VizcnnError, expect_int
+from ..errors import expect_int, VizcnnError
 from ..limits import SLIDE_CELLS, check_seed
-from ..draw.figure import PNGResult, font
+from ..draw.figure import draw_text, font, PNGResult
 
 __all__ = [
     "LECTURE_IMAGE", "LECTURE_KERNEL", "ConvDemo", "PaddingDemo", "PoolDemo", "PoolMode", "Step",
@@ -166,7 +166,7 @@ def _draw_grid(
     fnt = font(13)
     h, w = values.shape
     if title:
-        draw.text((x, y - 18), title, fill=_INK, font=font(13))
+        draw_text(draw, (x, y - 18), title, font=font(13), fill=_INK)
     for i in range(h):
         for j in range(w):
             x0, y0 = x + j * CELL, y + i * CELL
@@ -177,7 +177,7 @@ def _draw_grid(
             v = float(values[i, j])
             text = "" if v == float("-inf") else _fmt(v)
             tw = draw.textlength(text, font=fnt)
-            draw.text((x0 + (CELL - tw) / 2, y0 + (CELL - 14) / 2), text, fill=_GREY if is_pad else _INK, font=fnt)
+            draw_text(draw, (x0 + (CELL - tw) / 2, y0 + (CELL - 14) / 2), text, font=fnt, fill=_GREY if is_pad else _INK)
     if box is not None:
         t, l, bh, bw = box
         draw.rectangle([x + l * CELL, y + t * CELL, x + (l + bw) * CELL, y + (t + bh) * CELL], outline=box_color, width=3)
@@ -247,7 +247,7 @@ class _SlidingWindow(PNGResult):
                 y = top + c * (_grid_size(values)[1] + gap)
                 _draw_grid(draw, x, y, values[c], title=label, **kwargs)
             x += w + gap
-        draw.text((margin, height - 36), caption, fill=_INK, font=font(14))
+        draw_text(draw, (margin, height - 36), caption, font=font(14), fill=_INK)
         return canvas
 
 
@@ -536,7 +536,7 @@ class PaddingDemo(PNGResult):
         width, height = max(side + 2 * margin, 300), top + side + 40
         canvas = Image.new("RGB", (width, height), (255, 255, 255))
         draw = ImageDraw.Draw(canvas)
-        draw.text((margin, 6), f"padding {p}, stride {s}: {o}x{o} output", fill=_INK, font=font(15))
+        draw_text(draw, (margin, 6), f"padding {p}, stride {s}: {o}x{o} output", font=font(15), fill=_INK)
         for i in range(n):
             for j in range(n):
                 is_pad = i < p or j < p or i >= n - p or j >= n - p
@@ -548,7 +548,7 @@ class PaddingDemo(PNGResult):
                 cx, cy = margin + j * s * cell + half, top + i * s * cell + half
                 draw.ellipse([cx - 5, cy - 5, cx + 5, cy + 5], fill=_BLUE)
         draw.rectangle([margin, top, margin + self.kernel * cell, top + self.kernel * cell], outline=_RED, width=3)
-        draw.text((margin, top + side + 8), f"dots: {o * o} window centres; red: window 1", fill=_INK, font=font(12))
+        draw_text(draw, (margin, top + side + 8), f"dots: {o * o} window centres; red: window 1", font=font(12), fill=_INK)
         return canvas
 
     def frames(self) -> list[Image.Image]:

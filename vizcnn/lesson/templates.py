@@ -24,8 +24,8 @@ import torch
 from PIL import Image, ImageDraw
 
 from ..data import Digits
-from ..errors import VizcnnError, expect
-from ..draw.figure import PNGResult, font, image_grid, to_uint8
+from ..errors import expect, VizcnnError
+from ..draw.figure import draw_text, font, image_grid, PNGResult, to_uint8
 
 __all__ = ["Method", "TemplateClassifier", "TemplateScores"]
 
@@ -155,7 +155,7 @@ class TemplateScores(PNGResult):
         title = f"{self.method} with each template: predicted {self.predicted}"
         if self.label is not None:
             title += f" (true {self.label})"
-        draw.text((pad, 4), title, fill=(0, 0, 0), font=big)
+        draw_text(draw, (pad, 4), title, font=big, fill=(0, 0, 0))
         best = int(self.scores.argmax())
         vmax = float(self.templates.max())
         tiles = [to_uint8(self.image, vmin=0, vmax=1)] + [to_uint8(t, vmin=0, vmax=vmax) for t in self.templates]
@@ -166,5 +166,5 @@ class TemplateScores(PNGResult):
             if i - 1 == best:
                 draw.rectangle([x - 3, y - 3, x + size + 2, y + size + 2], outline=(10, 125, 50), width=3)
             tw = draw.textlength(text, font=fnt)
-            draw.text((x + (size - tw) / 2, y + size + 6), text, fill=(10, 125, 50) if i - 1 == best else (0, 0, 0), font=fnt)
+            draw_text(draw, (x + (size - tw) / 2, y + size + 6), text, font=fnt, fill=(10, 125, 50) if i - 1 == best else (0, 0, 0))
         return canvas
