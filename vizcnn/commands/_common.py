@@ -126,9 +126,9 @@ def parse_channels(text: str, count: int) -> list[int]:
     except ValueError:
         raise VizcnnError(f"cannot read channels {text!r}: use 5, 0-15, 1,4,9 or all.") from None
     for lo, hi in ranges:
-        for c in (lo, hi):
-            if not 0 <= c < count:
-                raise VizcnnError(f"channel {c} is out of range: this layer has {count} channels (0-{count - 1}).")
+        bad = lo if lo < 0 else max(lo, count) if hi >= count else None  # the first channel out of range
+        if bad is not None:
+            raise VizcnnError(f"channel {bad} is out of range: this layer has {count} channels (0-{count - 1}).")
     out = [c for lo, hi in ranges for c in range(lo, hi + 1)]
     if not out:
         raise VizcnnError(f"no channels in {text!r}: use 5, 0-15, 1,4,9 or all.")

@@ -124,7 +124,7 @@ def _check_size(model, size: int | None, batch: int = 1, seed: int = 0, steps: i
     if size is not None:
         expect_int(size, "size", 0)
     expect_int(batch, "batch", 1)
-    expect_int(steps, "steps", 1)
+    expect_int(steps, "steps", 0)  # 0: the starting images, measured
     check_seed(seed)
     size = size or (model.input.size if model.input.channels == 1 else min(model.input.size, 128))
     if size < 8:
