@@ -45,6 +45,7 @@ layers = [{{ name = "conv1", channels = "0-2" }}, {{ name = "conv2", channels = 
 kind = "lesson"
 title = "{XSS} lesson"
 model = "mnist-cnn"
+data = "digits"
 
 [[reports]]
 kind = "attribution-dictionary"
@@ -72,7 +73,14 @@ def _chromium() -> str:
 def site(tmp_path_factory) -> Path:
     from vizcnn.gallery import build_gallery
 
+    from vizcnn.data import sample, write_idx
+
     folder = tmp_path_factory.mktemp("browser")
+    # a small test set for the lesson's robustness study (the page is what is tested, not the study):
+    # the first 30 digits of the bundled sample, written as IDX
+    digits = sample()
+    write_idx(folder / "digits" / "t10k-images-idx3-ubyte.gz", digits.images[:30])
+    write_idx(folder / "digits" / "t10k-labels-idx1-ubyte.gz", digits.labels[:30].astype("uint8"))
     spec = folder / "spec.toml"
     spec.write_text(SPEC, encoding="utf-8")
     build_gallery(spec, folder / "site", progress=False)

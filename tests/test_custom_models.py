@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 
 import vizcnn
@@ -161,17 +162,24 @@ def test_commands_run_on_hookable_forms(form, exported, tmp_path):
     model = [IMPORT, "--input-size", SIZE] if form == "import" else [str(exported / "cifar_net.pt2")]
     code, out, err = run_cli("filters", *model, "conv1", "-o", str(tmp_path / "f.png"))
     assert code == 0, err
-    assert (tmp_path / "f.png").stat().st_size > 0
+    loaded = vizcnn.load_model(*model[:1], input_size=(3, 32, 32) if form == "import" else None, device="cpu")
+    drawn = vizcnn.filters.plot(loaded, "conv1").to_image()
+    with Image.open(tmp_path / "f.png") as im:  # the grid the library draws (the exported weights are fixed)
+        assert im.format == "PNG" and im.size == drawn.size
+        if form == "exported":
+            assert im.convert("RGB").tobytes() == drawn.convert("RGB").tobytes()
     code, out, err = run_cli("activations", *model, "conv2", "--image", "mnist:17", "-o", str(tmp_path / "a.png"), "--json")
     assert code == 0, err
     means = [c["mean"] for c in json.loads(out)["channels"]]
     assert len(means) == 8 and means == sorted(means, reverse=True)
     code, out, err = run_cli("render", *model, "conv2:0-1", "--steps", "3", "--size", "32", "--quiet", "-o", str(tmp_path / "r.png"))
     assert code == 0, err
-    assert (tmp_path / "r.png").stat().st_size > 0
+    with Image.open(tmp_path / "r.png") as im:
+        assert im.format == "PNG" and im.width > 2 * 32  # two 32 px renders side by side, labelled
     code, out, err = run_cli("attribute", *model, "--image", "mnist:7", "--layer", "conv2", "--target", "4", "--vs", "9", "-o", str(tmp_path / "at.html"), "--json")
     assert code == 0, err
-    assert (tmp_path / "at.html").is_file()
+    page = (tmp_path / "at.html").read_text()
+    assert page.startswith("<!doctype html>") and json.loads(out)["target"] in page
 
 
 def test_activations_agree_between_import_path_and_exported_file(exported, tmp_path):
@@ -383,9 +391,11 @@ def test_torchscript_filters_read_the_weights(forms, exported, tmp_path):
     """filters needs no hooks, so it works on TorchScript and draws the same weights as the Python model."""
     code, out, err = run_cli("filters", str(exported / "cifar_net.pt"), "--input-size", SIZE, "conv1", "-o", str(tmp_path / "ts.png"))
     assert code == 0, err
-    assert "32 filters of 3x3x3 (rgb" in out and (tmp_path / "ts.png").stat().st_size > 0
+    assert "32 filters of 3x3x3 (rgb" in out
     scripted, python = (vizcnn.filters.plot(forms[f], "conv1") for f in ("torchscript", "import"))
     assert torch.equal(scripted.weights, python.weights) and scripted.reduce == python.reduce == "rgb"
+    with Image.open(tmp_path / "ts.png") as im:  # the file is the grid of those weights
+        assert im.convert("RGB").tobytes() == scripted.to_image().convert("RGB").tobytes()
 
 
 def _cifar_spec(folder: Path, model_table: str) -> Path:

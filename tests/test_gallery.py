@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from vizcnn.cache import ResultCache
 from vizcnn.errors import VizcnnError
 from vizcnn.circuits import connections
 from vizcnn.gallery import LocalExecutor, build_gallery, get_executor
@@ -209,10 +210,8 @@ def test_interrupted_build_resumes_from_the_cache(tmp_path):
 
 def test_cached_render_matches_the_page_image(tiny):
     _spec_path, report = tiny
-    from vizcnn.cache import ResultCache
-
     cache = ResultCache(report.out / ".cache")
-    entries = [json.loads(cache.get("gallery-features", p.stem, ".json")) for p in (cache.root / "gallery-features").glob("*.json")]
+    entries = [json.loads(cache.load(p)) for p in (report.out / ".cache" / "gallery-features").glob("*.json")]
     images = {base64.b64decode(e["main"]) for e in entries}
     assert (report.out / "models/mnist-cnn/conv2/img/7.png").read_bytes() in images
 

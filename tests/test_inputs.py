@@ -172,7 +172,7 @@ REPORT = '[[reports]]\nkind = "attribution-dictionary"\nmodel = "mnist-cnn"\nlay
     (MODEL + REPORT + 'top = -1\n', "reports[0].top: must be at least 1"),
     (MODEL.replace('layers', 'mean = [nan]\nlayers'), "models[0].mean: expected a list of finite numbers"),
     ('[render]\nseed = 18446744073709551616\n' + MODEL, "render.seed: must be at most 2**64 - 1"),
-    (MODEL.replace('"conv1"', '{ name = "conv1", channels = "0-999999999999" }'), "channel 999999999999 is out of range"),
+    (MODEL.replace('"conv1"', '{ name = "conv1", channels = "0-999999999999" }'), "channel 16 is out of range: this layer has 16 channels"),
 ])  # fmt: skip
 def test_spec_types(tmp_path, text, says):
     spec = tmp_path / "s.toml"
@@ -210,19 +210,21 @@ def test_render_data_is_relative_to_the_spec_and_checked_up_front(tmp_path, monk
 def test_channel_ranges_are_checked_before_expansion():
     from vizcnn.commands._common import parse_channels
 
-    with pytest.raises(VizcnnError, match="channel 999999999999 is out of range: this layer has 32 channels"):
+    with pytest.raises(VizcnnError, match="channel 32 is out of range: this layer has 32 channels"):
         parse_channels("0-999999999999", 32)
     with pytest.raises(VizcnnError, match="channel -5 is out of range"):
         parse_channels("-5", 32)
     with pytest.raises(VizcnnError, match="no channels in '3-1'"):
         parse_channels("3-1", 32)
     assert parse_channels("30-31,0", 32) == [30, 31, 0]
+    with pytest.raises(VizcnnError, match="channel 32 is out of range"):  # the first one out of range
+        parse_channels("30-40", 32)
 
 
 @pytest.mark.parametrize("argv, says", [
     (["render", "mnist-cnn", "conv3:0", "--size", "100000", "--steps", "1"], "rendering 1 image(s) of 100000x100000 needs about"),
     (["render", "mnist-cnn", "conv3:0", "--diversity", "100000000", "--steps", "1"], "rendering 100000000 image(s) of 28x28 needs about"),
-    (["activations", "mnist-cnn", "conv2", "--image", "mnist:1", "--channels", "0-999999999999"], "channel 999999999999 is out of range"),
+    (["activations", "mnist-cnn", "conv2", "--image", "mnist:1", "--channels", "0-999999999999"], "channel 32 is out of range: this layer has 32 channels"),
     (["layers", "mnist-cnn", "--input-size", "1x100000x100000"], "an input of 1x100000x100000 needs about"),
     (["attribute", "mnist-cnn", "--image", "mnist:1", "--layer", "conv2", "--target", "3", "--method", "ig", "--steps", "10000"], "integrated gradients with 10000 steps needs about"),
     (["attribute", "mnist-cnn", "--image", "mnist:1", "--layer", "conv2", "--target", "3", "--steps", "100000000"], "limited to 10000"),

@@ -170,7 +170,8 @@ def test_demo_writes_gif_frames_and_png(tmp_path, monkeypatch):
     assert sorted(p.name for p in frames.iterdir()) == [f"frame-{i:03d}.png" for i in range(10)]
     with Image.open(frames / "frame-004.png") as a, Image.open(frames / "frame-005.png") as b:
         assert a.size == b.size and a.tobytes() != b.tobytes()  # the window moved
-    assert png.stat().st_size > 0
+    with Image.open(png) as im:  # the finished picture of the lecture's convolution
+        assert im.format == "PNG" and im.convert("RGB").tobytes() == conv_demo().to_image().convert("RGB").tobytes()
     code, out, err = run_cli("demo", "padding", "--gif", str(tmp_path / "pad.gif"), "--json")
     assert json.loads(out)["rows"][3] == {"padding": 1, "stride": 2, "output": 3}
     with Image.open(tmp_path / "pad.gif") as im:

@@ -41,8 +41,10 @@ def test_tour_notebook_runs_without_errors(kernel):
     assert [o.text for o in outputs if o.output_type == "stream" and o.name == "stderr"] == []
     shown = [o for o in outputs if o.output_type == "execute_result"]
     pictures = [o for o in shown if "image/png" in o.data or "text/html" in o.data]
-    # every cell that ends in a result object displayed it as a picture or a page
-    assert len(pictures) >= 10, [sorted(o.data) for o in shown]
+    # every cell that ends in a result object displayed it as a picture or a page: the ten after `model`
+    # (demo, pool_demo, padding_demo, explain, robustness, plot, activations, top_examples, render_channels,
+    # attribution_dictionary); `model` itself shows as text
+    assert len(shown) == 11 and len(pictures) == 10, [sorted(o.data) for o in shown]
     assert any(
         "templates" in o.get("text", "") and "CNN" in o.get("text", "") for o in outputs if o.output_type == "stream"
     )
@@ -79,3 +81,24 @@ def test_every_result_class_displays_in_jupyter():
     ]  # fmt: skip
     missing = [c.__name__ for c in classes if not (hasattr(c, "_repr_png_") or hasattr(c, "_repr_html_"))]
     assert missing == []
+
+
+def test_result_objects_display_what_they_hold():
+    """Call the Jupyter hooks: a PNG that decodes to the object's own picture, HTML that is a page."""
+    import io
+
+    from PIL import Image
+
+    import vizcnn
+    from vizcnn.data import load_image
+    from vizcnn.dictionary import semantic_dictionary
+    from vizcnn.lesson import conv_demo
+
+    model = vizcnn.load_model("mnist-cnn", device="cpu")
+    for result in (vizcnn.filters.plot(model, "conv1"), vizcnn.activations.activations(model, "conv2", "mnist:7"), conv_demo()):
+        png = result._repr_png_()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+        with Image.open(io.BytesIO(png)) as shown:
+            assert shown.tobytes() == result.to_image().convert(shown.mode).tobytes()
+    html = semantic_dictionary(model, load_image("mnist:7"), "relu2", top=3)._repr_html_()
+    assert html.startswith("<iframe srcdoc=") and "&lt;img" in html and "relu2" in html  # a whole page, escaped into srcdoc

@@ -137,12 +137,13 @@ def test_early_stopped_forward_matches_full_forward(mnist_cnn):
         assert full.run(x) is not None
     for name in layers:
         assert torch.equal(early[name], full[name])
-    # and the render never runs the layers after the objective's (the memory estimate's one full pass
-    # is made once per network, so a second render shows the optimisation's own passes)
-    optvis.render(mnist_cnn, optvis.channel("conv2", 3), steps=1, progress=False)
+    # and the render's optimization never runs the layers after the objective's (one no-grad pass of the
+    # whole network before it measures the memory the render needs)
     calls = []
     handles = [
-        mnist_cnn.layer(name).module.register_forward_hook(lambda *a, name=name: calls.append(name))
+        mnist_cnn.layer(name).module.register_forward_hook(
+            lambda *a, name=name: calls.append((name, torch.is_grad_enabled()))
+        )
         for name in ("conv2", "conv3", "fc2")
     ]
     try:
@@ -150,7 +151,8 @@ def test_early_stopped_forward_matches_full_forward(mnist_cnn):
     finally:
         for h in handles:
             h.remove()
-    assert calls == ["conv2"] * 4  # 3 steps and the final measurement
+    assert [name for name, grad in calls if grad] == ["conv2"] * 3  # the 3 steps
+    assert calls[-1] == ("conv2", False)  # and the final measurement
 
 
 def _random_activation(model: Model, layer: str, c: int) -> tuple[float, float, float]:

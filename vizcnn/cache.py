@@ -59,7 +59,10 @@ class ResultCache:
 
     def get(self, kind: str, key: str, suffix: str = ".bin") -> bytes | None:
         """The payload, or ``None`` when the entry is absent or damaged (a damaged one is removed and reported)."""
-        p = self.path(kind, key, suffix)
+        return self.load(self.path(kind, key, suffix))
+
+    def load(self, p: Path) -> bytes | None:
+        """The payload of the entry file ``p``, checked as :meth:`get` does."""
         try:
             blob = p.read_bytes()
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):

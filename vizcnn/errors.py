@@ -9,6 +9,7 @@ with status 2; notebooks see an ordinary exception with the same message.
 from __future__ import annotations
 
 import difflib
+import operator
 from collections.abc import Iterable
 
 __all__ = ["VizcnnError", "WeightsNotFoundError", "expect", "expect_channels", "expect_int", "unknown_name"]
@@ -55,29 +56,38 @@ def expect(value: object, kinds: type | tuple[type, ...], name: str, what: str) 
         raise TypeError(f"{name} must be {what}, got {shown} ({type(value).__name__}).")
 
 
+def _index(value: object) -> int | None:
+    """``value`` as an int when it is a whole number (int, numpy or 0-d integer tensor), not a bool; else ``None``."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
 def expect_int(value: object, name: str, low: int | None = None, high: int | None = None) -> int:
     """A whole number from ``low`` to ``high``: ``TypeError`` for another type, :class:`VizcnnError` out of range."""
-    import numbers
-
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        value = int(value)
-    expect(value, int, name, "a whole number")
-    if (low is not None and value < low) or (high is not None and value > high):
+    n = _index(value)
+    if n is None:
+        expect(value, int, name, "a whole number")  # raises: the message names the type given
+    assert n is not None
+    if (low is not None and n < low) or (high is not None and n > high):
         bounds = f"from {low} to {high}" if low is not None and high is not None else (f"at least {low}" if low is not None else f"at most {high}")
-        raise VizcnnError(f"{name} must be {bounds}, got {value}.")
-    return value  # type: ignore[return-value]
+        raise VizcnnError(f"{name} must be {bounds}, got {n}.")
+    return n
 
 
 def expect_channels(channels: object, name: str = "channels") -> list[int]:
     """A list of channel indices from any iterable of whole numbers (not a string such as ``'0-3'``)."""
-    import numbers
-
     if isinstance(channels, (str, bytes)) or not isinstance(channels, Iterable):
         raise TypeError(f"{name} must be a list of channel indices such as [0, 1, 2] or range(4), got {channels!r}.")
-    out = list(channels)
-    for c in out:
-        if not isinstance(c, numbers.Integral) or isinstance(c, bool):
+    out = []
+    for c in channels:
+        n = _index(c)
+        if n is None:
             raise TypeError(f"{name} must hold whole numbers, got {c!r} ({type(c).__name__}).")
+        out.append(n)
     if not out:
         raise VizcnnError(f"{name} is empty; give at least one channel index.")
-    return [int(c) for c in out]
+    return out

@@ -176,8 +176,8 @@ def parse_channels(text: str, count: int) -> list[int]:
                 ranges.append((int(part), int(part)))
     except ValueError:
         raise VizcnnError(f"cannot read channels {text!r}: use 5, 0-15, 1,4,9 or all.") from None
-    for lo, hi in ranges:  # the first channel of the range that does not exist, without expanding it
-        bad = lo if not 0 <= lo < count else max(lo, count) if hi >= count else hi if hi < 0 else None
+    for lo, hi in ranges:
+        bad = lo if lo < 0 else max(lo, count) if hi >= count else None  # the first channel out of range
         if bad is not None:
             raise VizcnnError(f"channel {bad} is out of range: this layer has {count} channels (0-{count - 1}).")
     out = [c for lo, hi in ranges for c in range(lo, hi + 1)]

@@ -15,7 +15,7 @@ LayerGradientXActivation (grad-x-act, the default), LayerIntegratedGradients
 
 from __future__ import annotations
 
-from ._common import add_model_args, add_output_flags, add_parser, default_output, model_from_args, output_file, print_json
+from ._common import PICTURES, add_model_args, add_output_flags, add_parser, check_output, default_output, model_from_args, output_file, print_json
 
 #: Integration and feature-visualization steps beyond this add nothing but time.
 MAX_STEPS = 10_000
@@ -54,6 +54,7 @@ def run(args) -> int:
         raise VizcnnError(f"--steps and --fv-steps are limited to {MAX_STEPS}; more adds nothing but time.")
     model = model_from_args(args)
     out = output_file(args.output, default_output(model.name, model.layer(args.layer).name, "attribution", suffix=".html"), (".html", ".htm"))
+    check_output(out.with_suffix(".png"), PICTURES, option="-o (the PNG beside it)")
     image = load_image(args.image)
     result = attribution_dictionary(
         model, image, args.layer, args.target, vs=args.vs, method=args.method, top=args.top,

@@ -128,7 +128,7 @@ def _check_size(
     if size is not None:
         expect_int(size, "size", 0)
     expect_int(batch, "batch", 1)
-    expect_int(steps, "steps", 0)
+    expect_int(steps, "steps", 0)  # 0: the starting images, measured
     check_seed(seed)
     given = size is not None and size > 0
     size = size or (model.input.size if model.input.channels == 1 else min(model.input.size, 128))
