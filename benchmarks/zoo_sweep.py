@@ -100,7 +100,7 @@ def _one(name: str, folder: Path) -> None:
         print(json.dumps({"command": "(all)", "code": 2, "seconds": 0, "message": "no Conv2d layer"}), flush=True)
         return
     first, middle, last = convs[0], convs[len(convs) // 2], convs[-1]
-    o = lambda f: ("-o", str(folder / f))  # noqa: E731
+    o = lambda f: ("-o", str(folder / f))
     report(f"filters {first}", _cli("filters", name, first, *w, *o("filters.png")))
     report(f"activations {middle}", _cli("activations", name, middle, *w, "--image", "photo:cat", *o("act.png")))
     report(f"examples {middle}", _cli("examples", name, f"{middle}:0", *w, "--data", str(images), "--top", "2", *o("ex.png")))
@@ -117,7 +117,8 @@ def _child(name: str, tmp: str, results: str) -> None:
 def _sweep(names: list[str], timeout: float, log: Path | None) -> list[dict]:
     import multiprocessing
 
-    import vizcnn.cli  # noqa: F401 - imported once here; each forked child starts with it (no torch import per model)
+    # imported once here: each forked child starts with torch and vizcnn loaded
+    import vizcnn.cli
     import vizcnn.models  # noqa: F401
 
     os.environ["VIZCNN_OFFLINE"] = "1"

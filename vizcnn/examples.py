@@ -24,10 +24,10 @@ from torch import nn
 
 from .activations import channel_count, input_view, layer_output
 from .data import Digits, iter_image_files, load_image, mnist
+from .draw.figure import PNGResult, image_grid
 from .errors import VizcnnError
 from .models import Layer, Model
 from .models.receptive import ReceptiveField, receptive_fields
-from .draw.figure import PNGResult, image_grid
 
 __all__ = ["DatasetExamples", "receptive_field", "top_examples", "top_examples_for"]
 

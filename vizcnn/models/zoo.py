@@ -20,12 +20,12 @@ import torch
 from torch import nn
 
 from ..device import default_device
+from ..download import is_url
 from ..errors import VizcnnError, WeightsNotFoundError, unknown_name
 from . import custom
 from .layers import derive_aliases
 from .mnist_nets import LeNet, MnistCNN
 from .model import InputSpec, Model
-from ..download import is_url
 from .weights import cached_weights, load_into, read_state_dict, torch_hub_checkpoint
 
 __all__ = ["ModelSpec", "register_model", "list_models", "get_spec", "load_model", "MNIST_INPUT", "DIGITS"]
