@@ -171,7 +171,7 @@ def _markdown(rows: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="*", help="glob over the model names (default: all)")
+    parser.add_argument("--models", default="*", help="globs over the model names, comma-separated (default: all)")
     parser.add_argument("--source", choices=["all", "torchvision", "timm"], default="all", help="which models (default all)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per model (default 600)")
     parser.add_argument("--json", metavar="FILE", help="append every model's results to FILE as JSON lines, as they come")
@@ -182,7 +182,7 @@ def main() -> None:
     # smallest first (torchvision's weights metadata counts the parameters), so a short run covers the most families
     arches = sorted(tvm.list_models(module=tvm), key=lambda a: tvm.get_model_weights(a).DEFAULT.meta["num_params"])
     names = ([f"torchvision:{n}" for n in arches] if args.source != "timm" else []) + (TIMM if args.source != "torchvision" else [])
-    names = [n for n in names if fnmatch.fnmatch(n.split(":", 1)[1], args.models)]
+    names = [n for n in names if any(fnmatch.fnmatch(n.split(":", 1)[1], g) for g in args.models.split(","))]
     rows = _sweep(names, args.timeout, Path(args.json) if args.json else None)
     works = sum(r["status"] == "works" for r in rows)
     refused = sum(r["status"].startswith("refused") for r in rows)
