@@ -100,7 +100,7 @@ def _one(name: str, folder: Path) -> None:
         print(json.dumps({"command": "(all)", "code": 2, "seconds": 0, "message": "no Conv2d layer"}), flush=True)
         return
     first, middle, last = convs[0], convs[len(convs) // 2], convs[-1]
-    o = lambda f: ("-o", str(folder / f))  # noqa: E731
+    o = lambda f: ("-o", str(folder / f))
     report(f"filters {first}", _cli("filters", name, first, *w, *o("filters.png")))
     report(f"activations {middle}", _cli("activations", name, middle, *w, "--image", "photo:cat", *o("act.png")))
     report(f"examples {middle}", _cli("examples", name, f"{middle}:0", *w, "--data", str(images), "--top", "2", *o("ex.png")))
@@ -117,7 +117,8 @@ def _child(name: str, tmp: str, results: str) -> None:
 def _sweep(names: list[str], timeout: float, log: Path | None) -> list[dict]:
     import multiprocessing
 
-    import vizcnn.cli  # noqa: F401 - imported once here; each forked child starts with it (no torch import per model)
+    # imported once here: each forked child starts with torch and vizcnn loaded
+    import vizcnn.cli
     import vizcnn.models  # noqa: F401
 
     os.environ["VIZCNN_OFFLINE"] = "1"
@@ -170,8 +171,8 @@ def _markdown(rows: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="*", help="glob over the model names (default: all)")
-    parser.add_argument("--no-timm", action="store_true", help="torchvision models only")
+    parser.add_argument("--models", default="*", help="globs over the model names, comma-separated (default: all)")
+    parser.add_argument("--source", choices=["all", "torchvision", "timm"], default="all", help="which models (default all)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per model (default 600)")
     parser.add_argument("--json", metavar="FILE", help="append every model's results to FILE as JSON lines, as they come")
     parser.add_argument("--markdown", metavar="FILE", help="write the table as Markdown")
@@ -180,8 +181,8 @@ def main() -> None:
 
     # smallest first (torchvision's weights metadata counts the parameters), so a short run covers the most families
     arches = sorted(tvm.list_models(module=tvm), key=lambda a: tvm.get_model_weights(a).DEFAULT.meta["num_params"])
-    names = [f"torchvision:{n}" for n in arches] + ([] if args.no_timm else TIMM)
-    names = [n for n in names if fnmatch.fnmatch(n.split(":", 1)[1], args.models)]
+    names = ([f"torchvision:{n}" for n in arches] if args.source != "timm" else []) + (TIMM if args.source != "torchvision" else [])
+    names = [n for n in names if any(fnmatch.fnmatch(n.split(":", 1)[1], g) for g in args.models.split(","))]
     rows = _sweep(names, args.timeout, Path(args.json) if args.json else None)
     works = sum(r["status"] == "works" for r in rows)
     refused = sum(r["status"].startswith("refused") for r in rows)

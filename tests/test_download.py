@@ -37,7 +37,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     files: dict[str, bytes] = {}
     hits: list[str] = []
 
-    def do_GET(self):  # noqa: N802 - http.server's name
+    def do_GET(self):
         self.hits.append(self.path)
         if self.path.startswith("/drop/"):
             body = self.files.get(self.path.replace("/drop/", "/", 1), b"x" * 4096)

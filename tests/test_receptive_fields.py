@@ -208,3 +208,26 @@ def test_layers_cli_resnet18_and_approximate_label(tmp_path, monkeypatch):
     code, out, _ = run_cli("layers", "dyn_net:Net", "--input-size", "3,16,16")
     assert code == 0
     assert "approximate" in out
+
+
+def test_examples_of_an_untraceable_net_say_approximate():
+    import vizcnn
+    from vizcnn.examples import top_examples
+
+    class Dynamic(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1 = nn.Conv2d(1, 2, 3)
+            self.c2 = nn.Conv2d(2, 2, 3, stride=2)
+            self.fc = nn.Linear(2 * 12 * 12, 10)
+
+        def forward(self, x):
+            if x.sum() >= 0:  # data-dependent: not traceable
+                x = self.c1(x)
+            return self.fc(self.c2(x).flatten(1))
+
+    model = vizcnn.load_model(Dynamic(), input_size=(1, 28, 28), device="cpu")
+    result = top_examples(model, "c2", 0, "sample", k=2, progress=False)
+    rf = result.as_dict()["receptive_field"]
+    assert rf == {"size": [5, 5], "jump": [2, 2], "start": [2.0, 2.0], "exact": False}
+    assert all(b is not None and b[2] - b[0] == 5 for b in result.boxes)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import socket
 import urllib.error
 import urllib.request
 from http.client import HTTPException
@@ -116,7 +115,7 @@ def download(
                     f"{url} answered HTTP {exc.code} {exc.reason}: the file is not there. Check the address "
                     f"(and {_MIRRORS['weights']} / {_MIRRORS['data']} if you set one). Nothing was saved."
                 ) from None
-            except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError, HTTPException) as exc:
+            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError, HTTPException) as exc:
                 reason = getattr(exc, "reason", None) or exc
                 if received == 0 and expected is None:
                     raise DownloadError(

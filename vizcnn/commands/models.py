@@ -36,7 +36,7 @@ def run(args) -> int:
         print_json(rows)
         return 0
     for r in rows:
-        status = "ready" if r["weights_present"] else "weights missing"
+        status = "ready" if r["weights_present"] else "downloads on use"
         print(f"{r['name']:<12} {'x'.join(map(str, r['input'])):<10} {status:<16} {r['description']}")
     print("\nAny torchvision classification model works as torchvision:NAME (e.g. torchvision:resnet18).")
     print("Your own model works as module.path:callable, a TorchScript .pt or exported .pt2 file, or timm:NAME.")

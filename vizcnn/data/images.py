@@ -11,7 +11,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ..errors import VizcnnError, expect
 
-__all__ = ["load_image", "iter_image_files", "IMAGE_SUFFIXES", "PHOTOS", "photo_path"]
+__all__ = ["IMAGE_SUFFIXES", "PHOTOS", "iter_image_files", "load_image", "photo_path"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 

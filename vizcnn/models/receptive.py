@@ -18,6 +18,7 @@ gets the chain rule along the forward order instead, marked ``exact=False``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import operator
 from collections.abc import Callable, Sequence
@@ -190,7 +191,7 @@ class _Walk:
         return _union(spatial)
 
     # rules ------------------------------------------------------------------
-    def conv_like(self, st: _State, kernel, stride, padding, dilation, node: fx.Node) -> _State:
+    def conv_like(self, st: _State, kernel, stride, padding, dilation) -> _State:
         if st.axes is None:
             return st
         if isinstance(padding, str):
@@ -278,11 +279,11 @@ class _Walk:
 
 
 def _conv_module(w: _Walk, node, m, st):
-    return w.conv_like(st, m.kernel_size, m.stride, m.padding, m.dilation, node)
+    return w.conv_like(st, m.kernel_size, m.stride, m.padding, m.dilation)
 
 
 def _pool_module(w: _Walk, node, m, st):
-    return w.conv_like(st, m.kernel_size, m.stride or m.kernel_size, m.padding, getattr(m, "dilation", 1), node)
+    return w.conv_like(st, m.kernel_size, m.stride or m.kernel_size, m.padding, getattr(m, "dilation", 1))
 
 
 def _global_module(w: _Walk, node, m, st):
@@ -312,18 +313,18 @@ def _f_conv(w: _Walk, node, st):
     if weight is None:
         return _State(None, exact=False)
     return w.conv_like(
-        st, weight[-2:], _arg(node, 3, "stride", 1), _arg(node, 4, "padding", 0), _arg(node, 5, "dilation", 1), node
+        st, weight[-2:], _arg(node, 3, "stride", 1), _arg(node, 4, "padding", 0), _arg(node, 5, "dilation", 1)
     )
 
 
 def _f_pool(w: _Walk, node, st):
     k = _arg(node, 1, "kernel_size")
-    return w.conv_like(st, k, _arg(node, 2, "stride", None) or k, _arg(node, 3, "padding", 0), _arg(node, 4, "dilation", 1), node)
+    return w.conv_like(st, k, _arg(node, 2, "stride", None) or k, _arg(node, 3, "padding", 0), _arg(node, 4, "dilation", 1))
 
 
 def _f_avg_pool(w: _Walk, node, st):
     k = _arg(node, 1, "kernel_size")
-    return w.conv_like(st, k, _arg(node, 2, "stride", None) or k, _arg(node, 3, "padding", 0), 1, node)
+    return w.conv_like(st, k, _arg(node, 2, "stride", None) or k, _arg(node, 3, "padding", 0), 1)
 
 
 def _reduce(w: _Walk, node, st):
@@ -365,7 +366,6 @@ _FUNCTION_RULES: dict[Callable, Callable] = {
     nn.functional.max_pool2d: _f_pool,
     torch.max_pool2d: _f_pool,
     nn.functional.avg_pool2d: _f_avg_pool,
-    torch._C._nn.avg_pool2d: _f_avg_pool,
     nn.functional.adaptive_avg_pool2d: lambda w, node, st: w.adaptive(node, st),
     nn.functional.adaptive_max_pool2d: lambda w, node, st: w.adaptive(node, st),
     torch.flatten: _flatten,
@@ -431,16 +431,15 @@ def _first_runs(gm: fx.GraphModule) -> dict[str, fx.Node]:
 def _to_field(st: _State | None, exact: bool = True) -> ReceptiveField:
     if st is None or st.axes is None:
         return ReceptiveField(None, None, None, exact and (st is None or st.exact))
-    size = tuple(int(round(r - l + 1)) for l, r, _ in st.axes)
-    jump = tuple(int(round(j)) for _, _, j in st.axes)
+    size = tuple(round(r - l + 1) for l, r, _ in st.axes)
+    jump = tuple(round(j) for _, _, j in st.axes)
     start = tuple((l + r) / 2 for l, r, _ in st.axes)
     return ReceptiveField(size, jump, start, exact and st.exact)
 
 
 def _traced(net: nn.Module, input_shape: tuple[int, ...]) -> dict[str, ReceptiveField]:
-    from torch.fx.passes.shape_prop import ShapeProp
-
     from torch.export.unflatten import UnflattenedModule
+    from torch.fx.passes.shape_prop import ShapeProp
 
     root = net
     if isinstance(net, UnflattenedModule):  # a .pt2 file: its own graph takes flat inputs
@@ -500,10 +499,8 @@ def receptive_fields(
     if len(input_shape) != 3:
         raise ValueError(f"input_shape must be (C, H, W), got {tuple(input_shape)}")
     if not isinstance(net, torch.jit.ScriptModule):
-        try:
+        with contextlib.suppress(Exception):  # any tracing failure (dynamic control flow, custom ops): the chain rule
             return _traced(net, tuple(input_shape))
-        except Exception:  # noqa: BLE001 - any tracing failure (dynamic control flow, custom ops) -> chain rule
-            pass
     if order is None:
         from .layers import forward_order
 

@@ -21,13 +21,13 @@ from torch import nn
 
 from ..catalog import MODEL_FORMS
 from ..device import default_device
-from ..errors import VizcnnError, WeightsNotFoundError, expect, expect_int, unknown_name
+from ..errors import expect, expect_int, unknown_name, VizcnnError, WeightsNotFoundError
 from ..limits import check_finite, check_memory
+from ..download import is_url
 from . import custom
 from .layers import derive_aliases
 from .mnist_nets import LeNet, MnistCNN
 from .model import InputSpec, Model
-from ..download import is_url
 from .weights import cached_weights, load_into, read_state_dict, torch_hub_checkpoint
 
 __all__ = ["ModelSpec", "register_model", "list_models", "get_spec", "load_model", "MNIST_INPUT", "DIGITS"]
