@@ -16,7 +16,7 @@ from . import __version__
 from .errors import VizcnnError
 
 #: Subcommand modules under vizcnn.commands, in the order ``--help`` lists them.
-COMMANDS = ["models", "layers", "arithmetic", "filters", "activations", "examples", "render", "attribute", "dictionary", "gallery", "evaluate", "templates", "robustness", "demo"]
+COMMANDS = ["models", "layers", "arithmetic", "filters", "activations", "examples", "render", "attribute", "dictionary", "atlas", "gallery", "evaluate", "templates", "robustness", "demo"]
 
 EPILOG = """examples:
   vizcnn filters alexnet conv1            the first-layer filters of AlexNet

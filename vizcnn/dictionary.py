@@ -48,6 +48,7 @@ __all__ = [
     "SemanticDictionary",
     "attribution_dictionary",
     "interactive_dictionary",
+    "render_directions",
     "neuron_groups",
     "semantic_dictionary",
 ]
@@ -86,8 +87,9 @@ def _features(
     return out
 
 
-def _direction_features(
-    model: Model, layer: str, vectors: torch.Tensor, steps: int, size: int | None, seed: int = 0, batch: int = 64
+def render_directions(
+    model: Model, layer: str, vectors: torch.Tensor, steps: int, size: int | None = None, seed: int = 0,
+    batch: int = 64,
 ) -> list[Image.Image]:
     """Feature visualization of each ``(C,)`` row of ``vectors`` (a direction objective), ``batch`` per optimization."""
     if steps <= 0 or len(vectors) == 0:
@@ -497,7 +499,7 @@ def neuron_groups(
         attributions[str(model.categories[idx])] = torch.einsum(
             "cp,pk,kc->k", g, spatial.reshape(k, h * w).T, directions
         )
-    features = _direction_features(model, resolved.name, directions, fv_steps, fv_size, seed)
+    features = render_directions(model, resolved.name, directions, fv_steps, fv_size, seed)
     return NeuronGroups(model.name, resolved.name, acts, spatial, directions, error, attributions, view, features)
 
 
@@ -690,7 +692,7 @@ def interactive_dictionary(
         views.append(DictionaryView(str(name), sem, ng, attrs))
     channels = sorted({c for v in views for c in v.semantic.positions[1].flatten().tolist()})
     features = _features(model, resolved.name, channels, fv_steps, fv_size, cache)
-    group_features = _direction_features(
+    group_features = render_directions(
         model, resolved.name, torch.cat([v.groups.directions for v in views]), fv_steps, fv_size, seed
     )
     for i, v in enumerate(views):
