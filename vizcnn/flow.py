@@ -162,7 +162,7 @@ def check_order(model: Model, layer_a: str | nn.Module, layer_b: str | nn.Module
     order = [path for path, _, _ in forward_order(model.net, model.input.shape)]
     if a.path not in order or b.path not in order or order.index(b.path) <= order.index(a.path):
         raise VizcnnError(
-            f"--to-layer {b.name!r} must come after --layer {a.name!r} in the forward pass; "
+            f"the later layer ({b.name!r}, --to-layer) must come after {a.name!r} (--layer) in the forward pass; "
             f"run `vizcnn layers {model.name}` for the order."
         )
 

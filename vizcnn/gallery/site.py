@@ -258,6 +258,7 @@ def _write_site(site: _Site, spec: GallerySpec, models: dict[int, Any], cache: R
     from ..models import layer_table
 
     index_models = []
+    channel_pages: dict[tuple[int, str], dict[int, str]] = {}  # (entry, layer path) -> channel -> page, from reports/
     for i, entry in enumerate(spec.models):
         model = models[i]
         twice = sum(e.name == entry.name for e in spec.models) > 1
@@ -268,6 +269,7 @@ def _write_site(site: _Site, spec: GallerySpec, models: dict[int, Any], cache: R
         examples = _load("examples", entry, model, cache)
         for layer in entry.layers:
             ldir = layer_dirs[layer.name]
+            channel_pages[(i, model.layer(layer.name).path)] = {c: f"../{ldir}/{c}.html" for c in layer.channels}
             grid_href, extras = _layer_extras(site, entry, model, layer, ldir)
             for c in layer.channels:
                 if (layer.name, c) in features:
@@ -309,7 +311,9 @@ def _write_site(site: _Site, spec: GallerySpec, models: dict[int, Any], cache: R
     reports = []
     for r, report in enumerate(spec.reports):
         rel = f"reports/{r}-{slug(report.title)}.html"
-        html, images = report_page(report, models, cache)
+        model = models[report.model_index]
+        hrefs = channel_pages.get((report.model_index, model.layer(report.layer).path), {}) if report.layer else {}
+        html, images = report_page(report, models, cache, hrefs)
         for name, data in images.items():
             site.image(f"reports/{name}", data)
         path = write_text(site.out / rel, html)
