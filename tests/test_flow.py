@@ -95,7 +95,7 @@ def test_completeness_on_mnist_cnn(mnist_cnn, mnist_flows, mode):
         assert flow.nodes_a[-1].label == "other channels" and len(flow.nodes_a) == 6
     else:
         assert [n.label for n in flow.nodes_b] == [f"group {g}" for g in range(4)]
-    assert repr(flow).startswith(f"Flow(mnist-cnn relu2 -> relu3 -> 0 - 8: ")
+    assert repr(flow).startswith("Flow(mnist-cnn relu2 -> relu3 -> 0 - 8: ")
 
 
 def test_flow_page_in_chromium(mnist_cnn, mnist_flows, browser, tmp_path):

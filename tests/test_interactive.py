@@ -76,7 +76,7 @@ def _point(page, y: int, x: int, h: int = 14, w: int = 14) -> None:
 
 
 def test_pointer_shows_the_top_channels_of_the_position(page_file, browser, xss_model):
-    path, result = page_file
+    path, _ = page_file
     page, seen = _open(browser, path)
     for y, x in [(7, 7), (3, 9), (10, 4)]:
         _point(page, y, x)
@@ -115,7 +115,7 @@ def test_keyboard_moves_over_the_grid(page_file, browser, xss_model):
 
 
 def test_picker_heat_maps_links_and_escaping(page_file, browser, xss_model):
-    path, result = page_file
+    path, _ = page_file
     page, seen = _open(browser, path)
     _point(page, 8, 6)
     first = _shown(page)
@@ -210,8 +210,9 @@ fv_steps = 2
 
 
 def test_gallery_reports_in_chromium(tmp_path, browser):
-    from threadpoolctl import threadpool_limits
     from urllib.parse import unquote, urlparse
+
+    from threadpoolctl import threadpool_limits
 
     from vizcnn.gallery import build_gallery
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -162,9 +161,9 @@ class Atlas(PNGResult):
         return write_text(path, self.to_html())
 
     def _repr_html_(self) -> str:
-        import html
+        from .draw.html import iframe
 
-        return f'<iframe srcdoc="{html.escape(self.to_html(), quote=True)}" style="width:100%;height:760px;border:0"></iframe>'
+        return iframe(self.to_html(), 760)
 
 
 def _dataset(model: Model, data, batch_size: int):
@@ -198,7 +197,7 @@ def _collect(model, layer, data, *, per_image: bool, max_points: int, batch_size
                 continue
             acts = layer_output(model, layer, model.input.normalize(pixels.to(model.device))).detach().float().cpu()
             if acts.dim() == 4 and not per_image:
-                n, c, h, w = acts.shape
+                _, c, h, w = acts.shape
                 flat = acts.permute(0, 2, 3, 1).reshape(-1, c)
                 owner = np.repeat(np.array([label_of(i, nm) for i, nm in zip(idx, names)]), h * w)
             else:

@@ -16,7 +16,6 @@ Every result shows itself in Jupyter and writes a self-contained HTML page.
 
 from __future__ import annotations
 
-import html
 import math
 import operator
 import os
@@ -34,11 +33,11 @@ from torch import nn
 
 from .attribution import Attribution, ChannelAttribution, ClassContrast, as_input
 from .cache import ResultCache
+from .draw.figure import PNGResult, image_grid, overlay
+from .draw.html import data_uri, iframe, render_template
 from .errors import VizcnnError
 from .hooks import forward_to
 from .models.model import Model
-from .draw.figure import PNGResult, image_grid, overlay
-from .draw.html import data_uri, render_template
 
 __all__ = [
     "AttributionDictionary",
@@ -48,8 +47,8 @@ __all__ = [
     "SemanticDictionary",
     "attribution_dictionary",
     "interactive_dictionary",
-    "render_directions",
     "neuron_groups",
+    "render_directions",
     "semantic_dictionary",
 ]
 
@@ -103,11 +102,6 @@ def render_directions(
         res = optvis.render(model, obj, batch=len(chunk), steps=steps, size=size, seed=seed, progress=False)
         images += [res.image(i) for i in range(len(chunk))]
     return images
-
-
-def _iframe(page: str) -> str:
-    """A full page inside an iframe, so its stylesheet cannot restyle the notebook."""
-    return f'<iframe srcdoc="{html.escape(page, quote=True)}" style="width:100%;height:720px;border:0"></iframe>'
 
 
 def _heat(image: Image.Image, heat: torch.Tensor, *, signed: bool, size: int = 160) -> Image.Image:
@@ -222,7 +216,7 @@ class SemanticDictionary(PNGResult):
         return [{"channel": c, "color": "#{:02x}{:02x}{:02x}".format(*_PALETTE[c % len(_PALETTE)])} for c in used]
 
     def _repr_html_(self) -> str:
-        return _iframe(self.to_html())
+        return iframe(self.to_html())
 
 
 def semantic_dictionary(
@@ -326,7 +320,7 @@ class AttributionDictionary(PNGResult):
         )
 
     def _repr_html_(self) -> str:
-        return _iframe(self.to_html())
+        return iframe(self.to_html())
 
 
 def attribution_dictionary(
@@ -443,7 +437,7 @@ class NeuronGroups(PNGResult):
         )
 
     def _repr_html_(self) -> str:
-        return _iframe(self.to_html())
+        return iframe(self.to_html())
 
 
 def neuron_groups(
@@ -637,7 +631,7 @@ class InteractiveDictionary:
         return write_text(path, self.to_html())
 
     def _repr_html_(self) -> str:
-        return _iframe(self.to_html())
+        return iframe(self.to_html())
 
 
 def interactive_dictionary(

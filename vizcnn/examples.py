@@ -30,9 +30,9 @@ from torch import nn
 
 from .activations import channel_count, input_view, layer_output
 from .data import Digits, iter_image_files, load_image, mnist
+from .draw.figure import PNGResult, image_grid, to_uint8
 from .errors import VizcnnError, unknown_name
 from .models import Layer, Model, layer_table
-from .draw.figure import PNGResult, image_grid, to_uint8
 
 __all__ = ["PROJECTIONS", "DatasetExamples", "receptive_field", "top_examples", "top_examples_for"]
 

@@ -31,7 +31,6 @@ proportion to their reconstruction of it).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -41,7 +40,7 @@ from captum.attr import IntegratedGradients, LayerConductance
 from PIL import Image
 from torch import nn
 
-from .attribution import ClassContrast, as_input
+from .attribution import as_input
 from .errors import VizcnnError, unknown_name
 from .models.layers import forward_order
 from .models.model import Model
@@ -138,9 +137,9 @@ class Flow:
         return write_text(path, self.to_html())
 
     def _repr_html_(self) -> str:
-        import html
+        from .draw.html import iframe
 
-        return f'<iframe srcdoc="{html.escape(self.to_html(), quote=True)}" style="width:100%;height:760px;border:0"></iframe>'
+        return iframe(self.to_html(), 760)
 
 
 def _replacing(model: Model, layer: nn.Module, x: torch.Tensor):
@@ -262,7 +261,7 @@ def layer_flow(
         return logits[:, t] - (logits[:, v] if v is not None else 0.0)
 
     baseline = torch.zeros_like(a0)
-    steps = dict(baselines=baseline, n_steps=n_steps, method="riemann_middle")
+    steps = {"baselines": baseline, "n_steps": n_steps, "method": "riemann_middle"}
     ig_a = IntegratedGradients(objective).attribute(a0, **steps)[0].detach()
     cond = LayerConductance(objective, lb.module)
     cond_steps = {**steps, "method": "riemann_trapezoid"}  # its differences then span the whole path
@@ -322,8 +321,8 @@ def render_features(flow: Flow, model: Model, *, steps: int = 32, size: int | No
     """Fill ``flow.features``: each channel node's and group node's feature visualization, one batch per layer."""
     if steps <= 0:
         return
-    from functools import reduce
     import operator
+    from functools import reduce
 
     from . import optvis
 

@@ -22,7 +22,13 @@ every example gets the same pattern.
 
 from __future__ import annotations
 
-from ._common import add_model_args, add_parser, default_output, model_from_args, print_json
+from ._common import (
+    add_model_args,
+    add_parser,
+    default_output,
+    model_from_args,
+    print_json,
+)
 
 
 def register(sub) -> None:

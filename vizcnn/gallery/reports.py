@@ -61,7 +61,14 @@ def _lesson(report: ReportSpec, model, _hrefs) -> tuple[str, dict[str, bytes]]:
     """Template matching vs the CNN, robustness to deformations, and the conv/pool demos, as one page."""
     from ..data import load_image, mnist
     from ..evaluate import evaluate
-    from ..lesson import TemplateClassifier, conv_demo, multichannel_demo, padding_demo, pool_demo, robustness
+    from ..lesson import (
+        TemplateClassifier,
+        conv_demo,
+        multichannel_demo,
+        padding_demo,
+        pool_demo,
+        robustness,
+    )
     from ..models.zoo import MNIST_INPUT
 
     test = mnist(report.data)
