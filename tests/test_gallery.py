@@ -89,7 +89,7 @@ def test_unknown_model_report_kind_and_bad_toml(tmp_path):
     bad = '[[models]]\nname = "mnist-cnn"\nlayers = ["conv1"]\n[[reports]]\nkind = "poster"\nmodel = "mnist-cnn"\n'
     msg = _error(_spec(tmp_path, bad, "r.toml"))
     assert (
-        "r.toml, line 5: reports[0].kind: unknown report kind 'poster'. Valid report kinds: attribution-dictionary, lesson."
+        "r.toml, line 5: reports[0].kind: unknown report kind 'poster'. Valid report kinds: atlas, attribution-dictionary, dictionary, flow, lesson."
         in msg
     )
     msg = _error(_spec(tmp_path, "title = \n", "broken.toml"))
@@ -283,7 +283,8 @@ def test_shipped_specs_validate(torch_home):
     root = Path(__file__).resolve().parents[1] / "galleries"
     spec, _models = load_spec(root / "mnist.toml")
     assert [sum(len(l.channels) for l in m.layers) for m in spec.models] == [16 + 32 + 64 + 64, 6 + 16]
-    assert [r.kind for r in spec.reports] == ["lesson", "attribution-dictionary"]
+    assert [r.kind for r in spec.reports] == ["lesson", "attribution-dictionary", "dictionary", "flow", "atlas"]
+    assert spec.reports[2].images == ("mnist:7", "mnist:42", "mnist:76", "mnist:3") and "projections" in spec.models[0].views
     # AlexNet's layers and classes check out (random weights from the test cache); only the photo is missing here
     msg = _error(root / "alexnet.toml")
     assert "alexnet.toml, line 36: reports[0].image: image" in msg and "dog_cat.jpg' does not exist" in msg
@@ -304,7 +305,7 @@ def test_readme_spec_example_validates(tmp_path):
     start = readme.index('```toml\ntitle = "My gallery"') + len("```toml\n")
     spec, _models = load_spec(_spec(tmp_path, readme[start : readme.index("```", start)]))
     assert [len(layer.channels) for layer in spec.models[0].layers] == [16, 8]
-    assert spec.models[0].render.size == 28 and [r.kind for r in spec.reports] == ["lesson"]
+    assert spec.models[0].render.size == 28 and [r.kind for r in spec.reports] == ["lesson", "dictionary", "flow", "atlas"]
 
 
 def test_pages_of_channels_taken_out_of_the_spec_are_removed(tmp_path):
