@@ -117,7 +117,7 @@ def _flow(report: ReportSpec, model, _hrefs) -> tuple[str, dict[str, bytes]]:
     from ..flow import layer_flow, render_features
 
     flow = layer_flow(model, load_image(report.image), report.layer, report.to_layer, report.target, vs=report.vs,
-                      mode=report.nodes, top=report.top, groups=report.groups)  # fmt: skip
+                      mode=report.nodes, top=report.top, groups=report.groups, n_steps=report.n_steps)  # fmt: skip
     render_features(flow, model, steps=report.fv_steps)
     return flow.to_html(title=report.title), {}
 

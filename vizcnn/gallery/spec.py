@@ -183,6 +183,7 @@ class ReportSpec:
     min_count: int = 4
     max_points: int = 5000
     per_image: bool = False
+    n_steps: int = 256  # a flow's integration steps (vizcnn.flow's default; part of the cache key)
 
 
 @dataclass(frozen=True)
