@@ -48,12 +48,18 @@ def test_edges_are_exact_on_a_linear_network():
     assert max(flow.completeness.values()) < 1e-5
 
 
+#: (image, class A, class B, nodes): a 0 that is not an 8, and a 4 the network finds 9-ish.
+CASES = {"channels": ("mnist:7", 0, 8), "groups": ("mnist:76", 4, 9)}
+
+
 @pytest.fixture(scope="module")
 def mnist_flows(mnist_cnn):
     from vizcnn.data import load_image
 
-    image = load_image("mnist:7")
-    return image, {mode: layer_flow(mnist_cnn, image, "relu2", "relu3", "0", vs="8", mode=mode) for mode in ("channels", "groups")}
+    return {
+        mode: (load_image(name), a, b, layer_flow(mnist_cnn, load_image(name), "relu2", "relu3", str(a), vs=str(b), mode=mode))
+        for mode, (name, a, b) in CASES.items()
+    }
 
 
 def _logits_with_a(model, image, a):
@@ -68,8 +74,7 @@ def _logits_with_a(model, image, a):
 
 @pytest.mark.parametrize("mode", ["channels", "groups"])
 def test_completeness_on_mnist_cnn(mnist_cnn, mnist_flows, mode):
-    image, flows = mnist_flows
-    flow = flows[mode]
+    image, a, b, flow = mnist_flows[mode]
     seen = {}
     handle = mnist_cnn.net.relu2.register_forward_hook(lambda _m, _i, out: seen.setdefault("a", out.detach()))
     try:
@@ -78,7 +83,7 @@ def test_completeness_on_mnist_cnn(mnist_cnn, mnist_flows, mode):
     finally:
         handle.remove()
     full, empty = _logits_with_a(mnist_cnn, image, seen["a"]), _logits_with_a(mnist_cnn, image, torch.zeros_like(seen["a"]))
-    target = float(full[0] - full[8]) - float(empty[0] - empty[8])
+    target = float(full[a] - full[b]) - float(empty[a] - empty[b])
     assert flow.objective == pytest.approx(target, rel=1e-4)
     scale = max(abs(n.attribution) for n in flow.nodes_a + flow.nodes_b)
     b_nodes = torch.tensor([n.attribution for n in flow.nodes_b])
@@ -89,21 +94,20 @@ def test_completeness_on_mnist_cnn(mnist_cnn, mnist_flows, mode):
     # each layer's nodes (the pooled rest included) sum to f(a) - f(0)
     assert abs(float(b_nodes.sum()) - target) <= TOLERANCE * scale
     assert abs(float(a_nodes.sum()) - target) <= TOLERANCE * scale
-    # the class edges of the contrast: conductance to logit 0 minus to logit 8 is the node's own
+    # the class edges of the contrast: conductance to logit A minus to logit B is the node's own
     assert torch.allclose(flow.to_classes[:, 0] - flow.to_classes[:, 1], b_nodes, atol=TOLERANCE * scale)
     if mode == "channels":
         assert flow.nodes_a[-1].label == "other channels" and len(flow.nodes_a) == 6
     else:
         assert [n.label for n in flow.nodes_b] == [f"group {g}" for g in range(4)]
-    assert repr(flow).startswith(f"Flow(mnist-cnn relu2 -> relu3 -> 0 - 8: ")
+    assert repr(flow).startswith(f"Flow(mnist-cnn relu2 -> relu3 -> {a} - {b}: ")
 
 
 def test_flow_page_in_chromium(mnist_cnn, mnist_flows, browser, tmp_path):
     from vizcnn.flow import render_features
 
-    _, flows = mnist_flows
-    flow = flows["groups"]
-    flow.classes = [f"{XSS}0", "8"]  # a class name that looks like markup stays text
+    flow = mnist_flows["groups"][3]
+    flow.classes = [f"{XSS}4", "9"]  # a class name that looks like markup stays text
     render_features(flow, mnist_cnn, steps=2)
     path = flow.save(tmp_path / "flow.html")
     page = browser.new_page()
@@ -119,7 +123,7 @@ def test_flow_page_in_chromium(mnist_cnn, mnist_flows, browser, tmp_path):
     assert page.locator("svg.fl g.node image").count() == 8 + 8  # feature and mask of every group
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.tagName") in ("path", "g")
-    assert f"{XSS}0" in page.text_content("svg.fl") and page.locator("script").count() == 0
+    assert f"{XSS}4" in page.text_content("svg.fl") and page.locator("script").count() == 0
     assert errors == [] and all(u.startswith(("file:", "data:")) for u in requests)
     page.close()
 

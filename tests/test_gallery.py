@@ -90,7 +90,7 @@ def test_unknown_model_report_kind_and_bad_toml(tmp_path):
     bad = '[[models]]\nname = "mnist-cnn"\nlayers = ["conv1"]\n[[reports]]\nkind = "poster"\nmodel = "mnist-cnn"\n'
     msg = _error(_spec(tmp_path, bad, "r.toml"))
     assert (
-        "r.toml, line 5: reports[0].kind: unknown report kind 'poster'. Valid report kinds: attribution-dictionary, lesson."
+        "r.toml, line 5: reports[0].kind: unknown report kind 'poster'. Valid report kinds: atlas, attribution-dictionary, dictionary, flow, lesson."
         in msg
     )
     msg = _error(_spec(tmp_path, "title = \n", "broken.toml"))
@@ -316,7 +316,9 @@ def test_shipped_specs_validate(torch_home):
     root = Path(__file__).resolve().parents[1] / "galleries"
     spec, _models = load_spec(root / "mnist.toml")
     assert [sum(len(l.channels) for l in m.layers) for m in spec.models] == [16 + 32 + 64 + 64, 6 + 16]
-    assert [r.kind for r in spec.reports] == ["lesson", "attribution-dictionary"]
+    assert [r.kind for r in spec.reports] == ["lesson", "attribution-dictionary", "dictionary", "flow", "atlas"]
+    assert spec.reports[2].images == ("mnist:label=7", "mnist:label=1", "mnist:label=7#1", "mnist:label=1#1")
+    assert "projections" in spec.models[0].views
     # AlexNet's layers, classes and bundled photo check out (random weights from the test cache)
     spec, _models = load_spec(root / "alexnet.toml")
     assert [(r.image, r.target, r.vs) for r in spec.reports] == [("photo:cat", 282, 208)]  # tiger cat vs Labrador retriever
@@ -337,7 +339,7 @@ def test_readme_spec_example_validates(tmp_path):
     start = readme.index('```toml\ntitle = "My gallery"') + len("```toml\n")
     spec, _models = load_spec(_spec(tmp_path, readme[start : readme.index("```", start)]))
     assert [len(layer.channels) for layer in spec.models[0].layers] == [16, 8]
-    assert spec.models[0].render.size == 28 and [r.kind for r in spec.reports] == ["lesson"]
+    assert spec.models[0].render.size == 28 and [r.kind for r in spec.reports] == ["lesson", "dictionary", "flow", "atlas"]
 
 
 def test_pages_of_channels_taken_out_of_the_spec_are_removed(tmp_path):

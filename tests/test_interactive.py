@@ -76,7 +76,7 @@ def _point(page, y: int, x: int, h: int = 14, w: int = 14) -> None:
 
 
 def test_pointer_shows_the_top_channels_of_the_position(page_file, browser, xss_model):
-    path, result = page_file
+    path, _ = page_file
     page, seen = _open(browser, path)
     for y, x in [(7, 7), (3, 9), (10, 4)]:
         _point(page, y, x)
@@ -115,7 +115,7 @@ def test_keyboard_moves_over_the_grid(page_file, browser, xss_model):
 
 
 def test_picker_heat_maps_links_and_escaping(page_file, browser, xss_model):
-    path, result = page_file
+    path, _ = page_file
     page, seen = _open(browser, path)
     _point(page, 8, 6)
     first = _shown(page)
@@ -149,3 +149,91 @@ def test_jupyter_repr_and_short_repr(page_file):
     assert repr(result).startswith("InteractiveDictionary(mnist-cnn relu3: 2 image(s) [mnist:7, mnist:76], top 4")
     frame = result._repr_html_()
     assert frame.startswith("<iframe srcdoc=") and "dx-data" in frame
+
+
+GALLERY = f"""
+title = "{XSS} gallery"
+
+[render]
+steps = 2
+diversity = 0
+examples = 2
+
+[[models]]
+name = "mnist-cnn"
+views = ["features"]
+layers = [{{ name = "conv3", channels = "0-63" }}]
+
+[[reports]]
+kind = "dictionary"
+title = "{XSS} picker"
+model = "mnist-cnn"
+layer = "conv3"
+images = ["mnist:7", "mnist:42"]
+top = 3
+groups = 2
+fv_steps = 2
+
+[[reports]]
+kind = "dictionary"
+title = "one image"
+model = "mnist-cnn"
+layer = "relu3"
+image = "mnist:3"
+target = "3"
+top = 2
+groups = 2
+fv_steps = 0
+
+[[reports]]
+kind = "flow"
+title = "{XSS} flow"
+model = "mnist-cnn"
+layer = "relu3"
+to_layer = "relu5"
+image = "mnist:7"
+target = "7"
+vs = "1"
+top = 3
+fv_steps = 2
+
+[[reports]]
+kind = "atlas"
+title = "{XSS} atlas"
+model = "mnist-cnn"
+layer = "relu5"
+embedding = "tsne"
+grid = 4
+min_count = 2
+fv_steps = 2
+"""
+
+
+def test_gallery_reports_in_chromium(tmp_path, browser):
+    from urllib.parse import unquote, urlparse
+
+    from threadpoolctl import threadpool_limits
+
+    from vizcnn.gallery import build_gallery
+
+    spec = tmp_path / "spec.toml"
+    spec.write_text(GALLERY, encoding="utf-8")
+    with threadpool_limits(1):  # t-SNE's OpenMP threads on a shared machine
+        build_gallery(spec, tmp_path / "site", progress=False)
+    reports = sorted((tmp_path / "site" / "reports").glob("*.html"))
+    assert [p.name.split("-", 1)[0] for p in reports] == ["0", "1", "2", "3"]
+    for path in reports:
+        page, seen = _open(browser, path)
+        assert XSS in page.title() or page.title() == "one image"
+        assert seen["errors"] == [] and seen["dialogs"] == [], (path.name, seen["errors"])
+        assert all(u.startswith(("file:", "data:")) for u in seen["requests"]), seen["requests"]
+        if path.name.startswith("0-"):
+            assert page.eval_on_selector_all("#dx-pick option", "els => els.map(e => e.textContent)") == NAMES[:1] + ["mnist:42"]
+            # the dictionary's channels link to the gallery's own conv3 pages, which exist
+            hrefs = page.eval_on_selector_all("#dx-channels a", "els => els.map(e => e.href)")
+            assert len(hrefs) == 3
+            for href in hrefs:
+                assert Path(unquote(urlparse(href).path)).is_file(), href
+        if path.name.startswith("1-"):
+            assert page.locator("#dx-pick option").count() == 1 and page.locator("#dx-channels a").count() == 0
+        page.close()

@@ -20,8 +20,8 @@ def test_projection_is_the_peak_unit_projected_and_cropped(mnist_cnn):
     assert result.projection == "deconvnet" and len(result.projections) == 4
     for name, box, picture in zip(result.names, result.boxes, result.projections):
         x = mnist_cnn.preprocess(load_image(name))
-        seen = {}
-        handle = mnist_cnn.net.relu3.register_forward_hook(lambda _m, _i, out: seen.setdefault("a", out.detach()))
+        seen: dict[str, torch.Tensor] = {}
+        handle = mnist_cnn.net.relu3.register_forward_hook(lambda _m, _i, out, seen=seen: seen.setdefault("a", out.detach()))
         try:
             with torch.no_grad():
                 mnist_cnn.net(x)
@@ -54,7 +54,7 @@ def test_deconvnet_below_the_first_pooling_ignores_the_image(mnist_cnn):
 
 def test_cli_projection(tmp_path):
     out = tmp_path / "ex.png"
-    code, stdout, stderr = run_cli("examples", "mnist-cnn", "relu3:5", "--top", "3", "--projection", "guided-backprop",
+    code, _, stderr = run_cli("examples", "mnist-cnn", "relu3:5", "--top", "3", "--projection", "guided-backprop",
                                    "-o", str(out))  # fmt: skip
     assert code == 0, stderr
     code, _, stderr = run_cli("examples", "mnist-cnn", "relu3:5", "--top", "3", "-o", str(tmp_path / "plain.png"))

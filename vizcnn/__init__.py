@@ -20,7 +20,7 @@ __version__ = "0.1.0"
 #: Public names that live in a submodule, imported when first used.
 _LAZY = {"Model": "vizcnn.models", "list_models": "vizcnn.models", "load_model": "vizcnn.models"}
 #: Capability modules reachable as attributes (``vizcnn.filters.plot``).
-_SUBMODULES = ("activations", "evaluate", "examples", "filters", "lesson", "optvis", "attribution", "dictionary")
+_SUBMODULES = ("activations", "evaluate", "examples", "filters", "lesson", "optvis", "attribution", "dictionary", "flow", "atlas")
 
 __all__ = ["Model", "VizcnnError", "WeightsNotFoundError", "__version__", "list_models", "load_model", *_SUBMODULES]
 

@@ -22,7 +22,7 @@ from .commands._common import check_inputs
 from .errors import VizcnnError
 
 #: Subcommand modules under vizcnn.commands, in the order ``--help`` lists them.
-COMMANDS = ["models", "layers", "data", "arithmetic", "filters", "activations", "examples", "render", "attribute", "dictionary", "gallery", "evaluate", "templates", "robustness", "demo"]
+COMMANDS = ["models", "layers", "data", "arithmetic", "filters", "activations", "examples", "render", "attribute", "dictionary", "atlas", "gallery", "evaluate", "templates", "robustness", "demo"]
 
 EPILOG = """examples:
   vizcnn filters alexnet conv1            the first-layer filters of AlexNet

@@ -16,7 +16,6 @@ Every result shows itself in Jupyter and writes a self-contained HTML page.
 
 from __future__ import annotations
 
-import html
 import math
 import operator
 import os
@@ -34,11 +33,11 @@ from torch import nn
 from .attribution import Attribution, ChannelAttribution, ClassContrast, as_input
 from .cache import ResultCache
 from .activations import check_model_layer
-from .errors import VizcnnError, expect, expect_int
+from .errors import expect, expect_int, VizcnnError
 from .hooks import forward_to
 from .models.model import Model
-from .draw.figure import DIVERGING, SEQUENTIAL, PNGResult, colorbar, draw_text, font, image_grid, overlay, wrap
-from .draw.html import data_uri, render_template
+from .draw.figure import DIVERGING, SEQUENTIAL, colorbar, draw_text, font, image_grid, overlay, PNGResult, wrap
+from .draw.html import data_uri, iframe, render_template
 
 __all__ = [
     "AttributionDictionary",
@@ -49,6 +48,7 @@ __all__ = [
     "attribution_dictionary",
     "interactive_dictionary",
     "neuron_groups",
+    "render_directions",
     "semantic_dictionary",
 ]
 
@@ -87,8 +87,9 @@ def _features(
     return out
 
 
-def _direction_features(
-    model: Model, layer: str, vectors: torch.Tensor, steps: int, size: int | None, seed: int = 0, batch: int = 64
+def render_directions(
+    model: Model, layer: str, vectors: torch.Tensor, steps: int, size: int | None = None, seed: int = 0,
+    batch: int = 64,
 ) -> list[Image.Image]:
     """Feature visualization of each ``(C,)`` row of ``vectors`` (a direction objective), ``batch`` per optimization."""
     if steps <= 0 or len(vectors) == 0:
@@ -266,7 +267,7 @@ class SemanticDictionary(PNGResult):
         )
 
     def _repr_html_(self) -> str:
-        return _iframe(self.to_html())
+        return iframe(self.to_html())
 
 
 def semantic_dictionary(
@@ -382,7 +383,7 @@ class AttributionDictionary(PNGResult):
         )
 
     def _repr_html_(self) -> str:
-        return _iframe(self.to_html())
+        return iframe(self.to_html())
 
 
 def attribution_dictionary(
@@ -507,7 +508,7 @@ class NeuronGroups(PNGResult):
         )
 
     def _repr_html_(self) -> str:
-        return _iframe(self.to_html())
+        return iframe(self.to_html())
 
 
 def neuron_groups(
@@ -568,7 +569,7 @@ def neuron_groups(
         attributions[str(model.categories[idx])] = torch.einsum(
             "cp,pk,kc->k", g, spatial.reshape(k, h * w).T, directions
         )
-    features = _direction_features(model, resolved.name, directions, fv_steps, fv_size, seed)
+    features = render_directions(model, resolved.name, directions, fv_steps, fv_size, seed)
     return NeuronGroups(model.name, resolved.name, acts, spatial, directions, error, attributions, view, features)
 
 
@@ -706,7 +707,7 @@ class InteractiveDictionary:
         return write_text(path, self.to_html())
 
     def _repr_html_(self) -> str:
-        return _iframe(self.to_html())
+        return iframe(self.to_html())
 
 
 def interactive_dictionary(
@@ -761,7 +762,7 @@ def interactive_dictionary(
         views.append(DictionaryView(str(name), sem, ng, attrs))
     channels = sorted({c for v in views for c in v.semantic.positions[1].flatten().tolist()})
     features = _features(model, resolved.name, channels, fv_steps, fv_size, cache)
-    group_features = _direction_features(
+    group_features = render_directions(
         model, resolved.name, torch.cat([v.groups.directions for v in views]), fv_steps, fv_size, seed
     )
     for i, v in enumerate(views):

@@ -14,7 +14,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 from PIL import Image
 
-__all__ = ["render_template", "data_uri", "json_script", "script", "stylesheet"]
+__all__ = ["render_template", "data_uri", "iframe", "json_script", "script", "stylesheet"]
 
 _ENV = Environment(
     loader=PackageLoader("vizcnn.draw", "templates"),
@@ -33,6 +33,13 @@ def stylesheet() -> str:
 def script(name: str) -> Markup:
     """Our own small JavaScript file ``static/<name>``, for inlining into a page (never input)."""
     return Markup((resources.files("vizcnn.draw") / "static" / name).read_text(encoding="utf-8"))
+
+
+def iframe(page: str, height: int = 720) -> str:
+    """A full page inside an iframe (Jupyter), so its stylesheet and script cannot touch the notebook."""
+    import html
+
+    return f'<iframe srcdoc="{html.escape(page, quote=True)}" style="width:100%;height:{height}px;border:0"></iframe>'
 
 
 def json_script(data) -> Markup:

@@ -1,4 +1,4 @@
-"""Report pages of a gallery: the MNIST lesson and attribution dictionaries, cached like channel results."""
+"""Report pages of a gallery (lesson, attribution and interactive dictionaries, flows, atlases), cached like channel results."""
 
 from __future__ import annotations
 
@@ -15,32 +15,36 @@ from .units import b64, png, unb64
 __all__ = ["report_page"]
 
 
-def report_page(
-    report: ReportSpec, models: dict[int, Any], cache: ResultCache, stem: str
-) -> tuple[str, dict[str, bytes]]:
-    """A report page's HTML and the images beside it (named ``{stem}-*.png``), cached by everything that determines them."""
+def _image_id(ref: str) -> str:
     import hashlib
 
+    return ref if ref.startswith("mnist:") else hashlib.sha256(Path(ref).read_bytes()).hexdigest()
+
+
+def report_page(
+    report: ReportSpec, models: dict[int, Any], cache: ResultCache, stem: str, hrefs: dict[int, str] | None = None
+) -> tuple[str, dict[str, bytes]]:
+    """A report page's HTML and the images beside it (named ``{stem}-*.png``), cached by everything that determines them.
+
+    ``hrefs`` (channel -> link to its gallery page) lets a dictionary link its channels.
+    """
     model = models[report.model_index]
-    image_id = (
-        report.image
-        if report.image.startswith("mnist:")
-        else hashlib.sha256(Path(report.image).read_bytes()).hexdigest()
-    )
+    hrefs = dict(hrefs or {})
+    ids = {"image": _image_id(report.image), "images": [_image_id(i) for i in report.images]}
     key = cache_key(
-        model=model.name, weights=model.weights_hash, stem=stem,
-        **{**asdict(report), "image": image_id, "model_index": 0},
+        model=model.name, weights=model.weights_hash, stem=stem, hrefs=sorted(hrefs.items()),
+        **{**asdict(report), **ids, "model_index": 0},
     )  # fmt: skip
     raw = cache.get("gallery-report", key, ".json")
     if raw is None:
-        html, images = (_lesson if report.kind == "lesson" else _dictionary)(report, model, stem)
+        html, images = _PAGES[report.kind](report, model, stem, hrefs)
         raw = json.dumps({"html": html, "images": {k: b64(v) for k, v in images.items()}}).encode()
         cache.put("gallery-report", key, raw, ".json")
     entry = json.loads(raw)
     return entry["html"], {k: unb64(v) for k, v in entry["images"].items()}
 
 
-def _dictionary(report: ReportSpec, model, stem: str) -> tuple[str, dict[str, bytes]]:
+def _dictionary(report: ReportSpec, model, _stem: str, _hrefs) -> tuple[str, dict[str, bytes]]:
     """The attribution dictionary's own self-contained page."""
     from .. import dictionary
     from ..data import load_image
@@ -52,11 +56,18 @@ def _dictionary(report: ReportSpec, model, stem: str) -> tuple[str, dict[str, by
     return result.to_html(title=report.title), {}
 
 
-def _lesson(report: ReportSpec, model, stem: str) -> tuple[str, dict[str, bytes]]:
+def _lesson(report: ReportSpec, model, stem: str, _hrefs) -> tuple[str, dict[str, bytes]]:
     """Template matching vs the CNN, robustness to deformations, and the conv/pool demos, as one page."""
     from ..data import load_image, mnist, sample_index
     from ..evaluate import evaluate
-    from ..lesson import TemplateClassifier, conv_demo, multichannel_demo, padding_demo, pool_demo, robustness
+    from ..lesson import (
+        TemplateClassifier,
+        conv_demo,
+        multichannel_demo,
+        padding_demo,
+        pool_demo,
+        robustness,
+    )
     from ..models.zoo import MNIST_INPUT
 
     test = mnist(report.data)
@@ -81,3 +92,46 @@ def _lesson(report: ReportSpec, model, stem: str) -> tuple[str, dict[str, bytes]
         robustness=rob.as_dict(), explain={k: v.explain() for k, v in figures.items() if hasattr(v, "explain")},
     )  # fmt: skip
     return html, images
+
+
+def _interactive(report: ReportSpec, model, _stem: str, hrefs: dict[int, str]) -> tuple[str, dict[str, bytes]]:
+    """The interactive dictionary of the report's images, its channels linked to their gallery pages."""
+    from ..cache import ResultCache
+    from ..data import load_image
+    from ..dictionary import interactive_dictionary
+
+    targets = None if report.target is None else [report.target] + ([report.vs] if report.vs is not None else [])
+    result = interactive_dictionary(
+        model, [(Path(ref).name if not ref.startswith("mnist:") else ref, load_image(ref)) for ref in report.images],
+        report.layer, top=report.top, groups=report.groups, targets=targets, method=report.method,
+        fv_steps=report.fv_steps, cache=ResultCache() if report.fv_steps else None, hrefs=hrefs,
+    )  # fmt: skip
+    return result.to_html(title=report.title), {}
+
+
+def _flow(report: ReportSpec, model, _stem: str, _hrefs) -> tuple[str, dict[str, bytes]]:
+    """Attribution flowing from ``layer`` to ``to_layer`` and on to the classes, for the report's image."""
+    from ..data import load_image
+    from ..flow import layer_flow, render_features
+
+    flow = layer_flow(model, load_image(report.image), report.layer, report.to_layer, report.target, vs=report.vs,
+                      mode=report.nodes, top=report.top, groups=report.groups, n_steps=report.n_steps)  # fmt: skip
+    render_features(flow, model, steps=report.fv_steps)
+    return flow.to_html(title=report.title), {}
+
+
+def _atlas(report: ReportSpec, model, stem: str, _hrefs) -> tuple[str, dict[str, bytes]]:
+    """The activation atlas page and its PNG beside it."""
+    from ..atlas import activation_atlas
+
+    atlas = activation_atlas(
+        model, report.layer, report.data, method=report.embedding, grid=report.grid, min_count=report.min_count,
+        max_points=report.max_points, per_image=report.per_image, fv_steps=report.fv_steps, progress=False,
+    )  # fmt: skip
+    return atlas.to_html(title=report.title), {f"{stem}-atlas.png": png(atlas.to_image())}
+
+
+#: Report kind -> ``page(report, model, stem, hrefs) -> (html, images)``.
+_PAGES = {
+    "lesson": _lesson, "attribution-dictionary": _dictionary, "dictionary": _interactive, "flow": _flow, "atlas": _atlas,
+}  # fmt: skip

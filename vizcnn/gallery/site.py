@@ -365,6 +365,7 @@ def _write_site(site: _Site, spec: GallerySpec, models: dict[int, Any], cache: R
 
     index_models = []
     model_folders = _folders([e.name for e in spec.models])  # the same model twice: other weights
+    channel_pages: dict[tuple[int, str], dict[int, str]] = {}  # (entry, layer path) -> channel -> page, from reports/
     for i, entry in enumerate(spec.models):
         model = models[i]
         mdir = f"models/{model_folders[i]}"
@@ -375,6 +376,7 @@ def _write_site(site: _Site, spec: GallerySpec, models: dict[int, Any], cache: R
         examples = _load("examples", entry, model, cache)
         for layer in entry.layers:
             ldir = layer_dirs[layer.name]
+            channel_pages[(i, model.layer(layer.name).path)] = {c: f"../{ldir}/{c}.html" for c in layer.channels}
             grid_href, extras = _layer_extras(site, entry, model, layer, ldir)
             for c in layer.channels:
                 if (layer.name, c) in features:
@@ -417,7 +419,9 @@ def _write_site(site: _Site, spec: GallerySpec, models: dict[int, Any], cache: R
     for r, report in enumerate(spec.reports):
         stem = f"{r}-{slug(report.title)}"  # the number keeps reports with the same title apart
         rel = f"reports/{stem}.html"
-        html, images = report_page(report, models, cache, stem)
+        model = models[report.model_index]
+        hrefs = channel_pages.get((report.model_index, model.layer(report.layer).path), {}) if report.layer else {}
+        html, images = report_page(report, models, cache, stem, hrefs)
         for name, data in images.items():
             site.image(f"reports/{name}", data)
         site.html(rel, html)

@@ -23,6 +23,17 @@
     target = "7"
     vs = "1"
 
+    [[reports]]                   # interactive: several images with a picker
+    kind = "dictionary"
+    model = "mnist-cnn"
+    layer = "conv3"
+    images = ["mnist:7", "mnist:42"]
+
+    [[reports]]
+    kind = "atlas"
+    model = "mnist-cnn"
+    layer = "relu5"
+
 :func:`load_spec` validates everything before any rendering: an unknown key,
 layer or view, or a channel out of range raises a
 :class:`~vizcnn.errors.VizcnnError` naming the file, the key path
@@ -89,12 +100,24 @@ _REPORT_KEYS = {
         "fv_steps",
     },
     "lesson": {"kind", "title", "model", "weights", "image", "data", "train_data"},
-}
-_REPORT_REQUIRED = {"attribution-dictionary": ("model", "layer", "image", "target"), "lesson": ("model",)}
+    "dictionary": {"kind", "title", "model", "weights", "layer", "image", "images", "target", "vs", "top", "groups",
+                   "method", "fv_steps"},
+    "flow": {"kind", "title", "model", "weights", "layer", "to_layer", "image", "target", "vs", "nodes", "top",
+             "groups", "fv_steps"},
+    "atlas": {"kind", "title", "model", "weights", "layer", "data", "embedding", "grid", "min_count", "max_points",
+              "per_image", "fv_steps"},
+}  # fmt: skip
+_REPORT_REQUIRED = {
+    "attribution-dictionary": ("model", "layer", "image", "target"), "lesson": ("model",),
+    "dictionary": ("model", "layer"), "flow": ("model", "layer", "to_layer", "target"), "atlas": ("model", "layer"),
+}  # fmt: skip
 #: Report pages a gallery can add.
 REPORTS = {
     "attribution-dictionary": "the channels of a layer that most support a class, another class, and one over the other",
     "lesson": "the MNIST lesson: template matching vs the CNN, robustness to deformations, convolution and pooling demos",
+    "dictionary": "interactive semantic dictionary of a layer for a list of images: top channels and neuron groups per position, attribution heat maps",
+    "flow": "attribution flowing from one layer's channels (or neuron groups) to a later layer's and on to two classes",
+    "atlas": "activation atlas of a layer over the data set: a 2-D layout of its activations, drawn cell by cell",
 }
 _LAYER_KEYS = {"name", "channels", "title"}
 _RENDER_DEFAULTS = {"steps": 48, "size": 0, "diversity": 2, "seed": 0, "examples": 8, "data": "sample", "batch": 8}
@@ -146,13 +169,23 @@ class ReportSpec:
     model_index: int
     image: str
     layer: str = ""
-    target: int = 0
+    target: int | None = 0  # None in a dictionary: each image's own top two classes
     vs: int | None = None
     top: int = 8
     method: str = "LayerGradientXActivation"
     fv_steps: int = 0
     data: str = "sample"
     train_data: str | None = None
+    images: tuple[str, ...] = ()  # a dictionary's images (``image`` is the first)
+    groups: int = 4
+    to_layer: str = ""
+    nodes: str = "channels"
+    embedding: str = "umap"
+    grid: int = 10
+    min_count: int = 4
+    max_points: int = 5000
+    per_image: bool = False
+    n_steps: int = 256  # a flow's integration steps (vizcnn.flow's default; part of the cache key)
 
 
 @dataclass(frozen=True)
@@ -512,6 +545,9 @@ def _reports(
                     data[key] = _data_folder(where, value, path + (key,))
             out.append(ReportSpec(kind, title, index, image, **data))
             continue
+        if kind in _INTERACTIVE:
+            out.append(_INTERACTIVE[kind](where, r, path, ReportSpec(kind, title, index, image), model, source))
+            continue
         layer = _typed(where, r["layer"], str, path + ("layer",), "a layer name")
         for key in ("target", "vs"):
             if r.get(key) is not None:
@@ -542,6 +578,98 @@ def _reports(
             )
         )  # fmt: skip
     return out
+
+
+def _number(where: _Where, r: dict, key: str, path: tuple, default: int, low: int, high: int) -> int:
+    value = _typed(where, r.get(key, default), int, path + (key,), "a whole number")
+    if not low <= value <= high:
+        raise where.error(path + (key,), f"must be between {low} and {high}, got {value}.")
+    return value
+
+
+def _choice(where: _Where, r: dict, key: str, path: tuple, choices: tuple[str, ...], what: str) -> str:
+    value = _typed(where, r.get(key, choices[0]), str, path + (key,), f"one of {', '.join(choices)}")
+    if value not in choices:
+        raise where.error(path + (key,), str(unknown_name(what, value, list(choices))))
+    return value
+
+
+def _layer_and_classes(where: _Where, r: dict, path: tuple, model, keys: tuple[str, ...]) -> dict[str, Any]:
+    """The report's layers (checked against the model) and classes (names or indices -> indices)."""
+    out: dict[str, Any] = {}
+    for key in keys:
+        if key in ("layer", "to_layer"):
+            out[key] = _typed(where, r[key], str, path + (key,), "a layer name")
+            try:
+                model.layer(out[key])
+            except VizcnnError as exc:
+                raise where.error(path + (key,), str(exc)) from None
+        elif r.get(key) is not None:
+            try:
+                out[key] = model.class_index(r[key])
+            except VizcnnError as exc:
+                raise where.error(path + (key,), str(exc)) from None
+    return out
+
+
+def _dictionary_report(where: _Where, r: dict, path: tuple, base: ReportSpec, model, source: str) -> ReportSpec:
+    if "images" in r and "image" in r:
+        raise where.error(path + ("images",), "give either image or images, not both.")
+    raw = _typed(where, r.get("images", [r.get("image", "mnist:0")]), list, path + ("images",),
+                 "a list of images (files or mnist:K)")  # fmt: skip
+    if not 1 <= len(raw) <= 16:
+        raise where.error(path + ("images",), f"list between 1 and 16 images, got {len(raw)}.")
+    images = tuple(_image(where, ref, path + ("images", j), source) for j, ref in enumerate(raw))
+    found = _layer_and_classes(where, r, path, model, ("layer", "target", "vs"))
+    if "vs" in found and "target" not in found:
+        raise where.error(path + ("vs",), "vs needs a target (class A) too.")
+    method = _typed(where, r.get("method", "LayerGradientXActivation"), str, path + ("method",), "an attribution method")
+    from ..attribution import resolve_method
+
+    try:
+        method = resolve_method(method)
+    except VizcnnError as exc:
+        raise where.error(path + ("method",), str(exc)) from None
+    return replace(
+        base, image=images[0], images=images, layer=found["layer"], target=found.get("target"), vs=found.get("vs"),
+        top=_number(where, r, "top", path, 6, 1, 64), groups=_number(where, r, "groups", path, 4, 1, 32),
+        method=method, fv_steps=_number(where, r, "fv_steps", path, 32, 0, 4096),
+    )  # fmt: skip
+
+
+def _flow_report(where: _Where, r: dict, path: tuple, base: ReportSpec, model, source: str) -> ReportSpec:
+    from ..flow import MODES, check_order
+
+    found = _layer_and_classes(where, r, path, model, ("layer", "to_layer", "target", "vs"))
+    try:
+        check_order(model, found["layer"], found["to_layer"])
+    except VizcnnError as exc:
+        raise where.error(path + ("to_layer",), str(exc)) from None
+    return replace(
+        base, layer=found["layer"], to_layer=found["to_layer"], target=found["target"], vs=found.get("vs"),
+        nodes=_choice(where, r, "nodes", path, MODES, "kind of node"), top=_number(where, r, "top", path, 5, 1, 32),
+        groups=_number(where, r, "groups", path, 4, 1, 32), fv_steps=_number(where, r, "fv_steps", path, 32, 0, 4096),
+    )  # fmt: skip
+
+
+def _atlas_report(where: _Where, r: dict, path: tuple, base: ReportSpec, model, source: str) -> ReportSpec:
+    from ..atlas import EMBEDDINGS
+
+    data = _data_folder(where, r.get("data", "sample"), path + ("data",))
+    per_image = _typed(where, r.get("per_image", False), bool, path + ("per_image",), "true or false")
+    return replace(
+        base, layer=_layer_and_classes(where, r, path, model, ("layer",))["layer"], data=data,
+        embedding=_choice(where, r, "embedding", path, EMBEDDINGS, "embedding"), grid=_number(where, r, "grid", path, 10, 1, 64),
+        min_count=_number(where, r, "min_count", path, 4, 1, 100_000),
+        max_points=_number(where, r, "max_points", path, 5000, 10, 200_000), per_image=per_image,
+        fv_steps=_number(where, r, "fv_steps", path, 64, 0, 4096),
+    )  # fmt: skip
+
+
+#: Report kinds with their own keys: kind -> parser of its [[reports]] table.
+_INTERACTIVE: dict[str, Callable[..., ReportSpec]] = {
+    "dictionary": _dictionary_report, "flow": _flow_report, "atlas": _atlas_report,
+}  # fmt: skip
 
 
 def load_spec(path: str | os.PathLike, *, load=None, allow_code: bool = False) -> tuple[GallerySpec, dict[str, Any]]:

@@ -171,7 +171,7 @@ def direction(layer: str, vector: torch.Tensor | Sequence[float], batch: int | N
         if t.shape[1] != v.numel():
             raise VizcnnError(f"direction has {v.numel()} entries but layer {layer} has {t.shape[1]} channels.")
         w = v.to(t.device, t.dtype).view(1, -1, *([1] * (t.dim() - 2)))
-        return _only((t * w).sum(1).flatten(1).mean(1), batch)
+        return _only((t * w).sum(1).reshape(t.shape[0], -1).mean(1), batch)  # (N,) for a linear layer too
 
     return Objective(fn, [layer], f"direction({layer}, {v.numel()}-vector{_tag(batch)})")
 
