@@ -150,3 +150,16 @@ def test_bad_prior_weights_give_a_clear_error(tmp_path, monkeypatch, write, says
     err = " ".join(err.split())  # the CLI wraps its message
     assert "prior" in err and str(weights) in err and "train_prior.py" in err and says in err
     assert not out.exists()
+
+
+def test_mnist_class_renders_default_to_the_prior(mnist_cnn):
+    assert mnist_cnn.default_param(["fc2"]) == mnist_cnn.default_param([optvis.OUTPUT]) == "prior"
+    assert mnist_cnn.default_param(["conv3"]) == mnist_cnn.default_param(["fc2", "conv3"]) == "fourier"
+    assert vizcnn.load_model("lenet", device="cpu").default_param(["fc3"]) == "prior"
+    kw = dict(steps=3, seed=5, progress=False)
+    default = optvis.render_channels(mnist_cnn, "fc2", [4], **kw)
+    assert torch.equal(default.images, optvis.render_channels(mnist_cnn, "fc2", [4], param="prior", **kw).images)
+    default = optvis.render(mnist_cnn, optvis.class_logit(4), **kw)
+    assert torch.equal(default.images, optvis.render(mnist_cnn, optvis.class_logit(4), param="prior", **kw).images)
+    hidden = optvis.render_channels(mnist_cnn, "conv3", [4], **kw)
+    assert torch.equal(hidden.images, optvis.render_channels(mnist_cnn, "conv3", [4], param="fourier", **kw).images)

@@ -121,8 +121,8 @@ def prior(
         c, h, w = image
         raise VizcnnError(
             f"the MNIST image prior (--param prior) draws {IMAGE_SHAPE[0]}x{IMAGE_SHAPE[1]}x{IMAGE_SHAPE[2]} "
-            f"(grey, 28x28 px) images, but this render asks for {c}x{h}x{w}. Use it with a model that takes "
-            "1x28x28 inputs at --size 28, or use --param fourier or pixel."
+            f"(grey, 28x28 px) images, but this render asks for {c}x{h}x{w}: use size 28 (--size 28) with a "
+            "model that takes 1x28x28 inputs, or --param fourier or pixel."
         )
     decoder = load_decoder(device)
     # GAIN * w starts standard normal; drawn on the CPU so that a seed gives the same start on every device
