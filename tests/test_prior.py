@@ -128,14 +128,21 @@ def _wrong_shapes(path: Path) -> None:
     save_file({k: v for k, v in prior.Decoder(zdim=8).state_dict().items()}, str(path))
 
 
+def _no_radius(path: Path) -> None:
+    state = prior.Decoder().state_dict()
+    state["radius"] = torch.tensor(float("nan"))
+    save_file(state, str(path))
+
+
 @pytest.mark.parametrize(
     "write, says",
     [
         (None, "does not exist"),
         (lambda p: p.write_bytes(b"not a safetensors file at all"), "cannot read"),
         (_wrong_shapes, "do not match"),
+        (_no_radius, "not a positive number"),
     ],
-    ids=["missing", "corrupt", "mismatched"],
+    ids=["missing", "corrupt", "mismatched", "nan-radius"],
 )
 def test_bad_prior_weights_give_a_clear_error(tmp_path, monkeypatch, write, says):
     weights = tmp_path / "prior.safetensors"
