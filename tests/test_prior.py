@@ -170,3 +170,13 @@ def test_mnist_class_renders_default_to_the_prior(mnist_cnn):
     assert torch.equal(default.images, optvis.render(mnist_cnn, optvis.class_logit(4), param="prior", **kw).images)
     hidden = optvis.render_channels(mnist_cnn, "conv3", [4], **kw)
     assert torch.equal(hidden.images, optvis.render_channels(mnist_cnn, "conv3", [4], param="fourier", **kw).images)
+
+
+@pytest.mark.parametrize("name", ["mnist-cnn", "lenet"])
+def test_default_params_name_real_layers_and_kinds(name):
+    model = vizcnn.load_model(name, device="cpu")
+    assert model.default_params
+    for layer, kind in model.default_params.items():
+        assert kind in optvis.param.KINDS
+        if layer != optvis.OUTPUT:  # the class logits: the model's last layer
+            assert model.layer(layer).module is list(model.net.modules())[-1]
