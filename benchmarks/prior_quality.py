@@ -12,8 +12,12 @@ defaults otherwise (256 steps, standard transforms, lr 0.05); the baseline is
   176 in all) whose render reaches at least the objective (the channel's mean
   activation) of the best digit of the 10k test set under the same objective.
 
-    python benchmarks/prior_quality.py              # full: every channel, 3 seeds (minutes)
-    python benchmarks/prior_quality.py --quick      # 4 channels a layer, 1 seed, 128 steps
+``--model lenet`` measures LeNet the same way (``fc3``, conv1-conv2, mnist-cnn
+as the judge).
+
+    python benchmarks/prior_quality.py                  # full: every channel, 3 seeds (minutes)
+    python benchmarks/prior_quality.py --quick          # 4 channels a layer, 1 seed, 128 steps
+    python benchmarks/prior_quality.py --model lenet    # LeNet's renders, mnist-cnn as the judge
 
 Ends with one JSON line. :func:`measure` returns the same dictionary, for
 other benchmarks to include.
@@ -37,15 +41,19 @@ from vizcnn import load_model, optvis  # noqa: E402
 from vizcnn.data import mnist  # noqa: E402
 from vizcnn.hooks import capture  # noqa: E402
 
-CONV_LAYERS = ("conv1", "conv2", "conv3", "conv4")
+#: model -> (its class logits layer, its conv layers, the other network that judges its class renders)
+MODELS = {
+    "mnist-cnn": ("fc2", ("conv1", "conv2", "conv3", "conv4"), "lenet"),
+    "lenet": ("fc3", ("conv1", "conv2"), "mnist-cnn"),
+}
 
 
-def class_transfer(model, judge, param: str, seeds: Sequence[int], steps: int) -> float:
+def class_transfer(model, logits: str, judge, param: str, seeds: Sequence[int], steps: int) -> float:
     """Share of ``model``'s class renders (every class x ``seeds``) that ``judge`` reads as the class with p > 0.5."""
     hits = total = 0
     classes = list(range(len(model.categories)))
     for seed in seeds:
-        res = optvis.render_channels(model, "fc2", classes, steps=steps, seed=seed, param=param, progress=False)
+        res = optvis.render_channels(model, logits, classes, steps=steps, seed=seed, param=param, progress=False)
         with torch.no_grad():
             p = judge(judge.input.normalize(res.images.to(judge.device))).softmax(1).cpu()
         hits += int((p[torch.arange(len(classes)), torch.tensor(classes)] > 0.5).sum())
@@ -80,25 +88,27 @@ def render_beats_data(
     return sum(flat) / len(flat), {k: round(sum(v) / len(v), 3) for k, v in per_layer.items()}
 
 
-def measure(data: str | Path, *, quick: bool = False, params: Sequence[str] = ("fourier", "prior")) -> dict:
-    """Both measures for every parameterization in ``params`` (the first is the baseline)."""
-    model = load_model("mnist-cnn", device="cpu")
-    judge = load_model("lenet", device="cpu")
+def measure(
+    data: str | Path, *, model: str = "mnist-cnn", quick: bool = False, params: Sequence[str] = ("fourier", "prior")
+) -> dict:
+    """Both measures for ``model`` and every parameterization in ``params`` (the first is the baseline)."""
+    logits, conv_layers, judge_name = MODELS[model]
+    net, judge = load_model(model, device="cpu"), load_model(judge_name, device="cpu")
     digits, _ = mnist(data, "test").tensors()
-    best = best_data_values(model, digits, CONV_LAYERS)
+    best = best_data_values(net, digits, conv_layers)
     steps = 128 if quick else 256
     seeds = [0] if quick else [0, 1, 2]
     channels = {
-        layer: list(range(4)) if quick else list(range(len(best[layer]))) for layer in CONV_LAYERS
+        layer: list(range(4)) if quick else list(range(len(best[layer]))) for layer in conv_layers
     }  # fmt: skip
     out: dict = {
-        "benchmark": "prior_quality", "quick": quick, "baseline": params[0], "steps": steps, "seeds": len(seeds),
-        "channels": sum(map(len, channels.values())), "judge": "lenet",
+        "benchmark": "prior_quality", "model": model, "quick": quick, "baseline": params[0], "steps": steps,
+        "seeds": len(seeds), "channels": sum(map(len, channels.values())), "judge": judge_name,
     }  # fmt: skip
     for param in params:
         start = time.perf_counter()
-        ct = class_transfer(model, judge, param, seeds, steps)
-        rbd, per_layer = render_beats_data(model, best, param, channels, steps)
+        ct = class_transfer(net, logits, judge, param, seeds, steps)
+        rbd, per_layer = render_beats_data(net, best, param, channels, steps)
         out[param] = {
             "class_transfer": round(ct, 3), "render_beats_data": round(rbd, 3),
             "render_beats_data_per_layer": per_layer, "seconds": round(time.perf_counter() - start, 1),
@@ -114,10 +124,10 @@ def measure(data: str | Path, *, quick: bool = False, params: Sequence[str] = ("
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "mnist"), help="folder of MNIST IDX files")
+    p.add_argument("--model", choices=list(MODELS), default="mnist-cnn", help="whose renders (default mnist-cnn)")
     p.add_argument("--quick", action="store_true", help="4 channels a layer, 1 seed, 128 steps")
     args = p.parse_args()
-    torch.manual_seed(0)
-    print(json.dumps(measure(args.data, quick=args.quick)))
+    print(json.dumps(measure(args.data, model=args.model, quick=args.quick)))
 
 
 if __name__ == "__main__":

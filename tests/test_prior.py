@@ -128,14 +128,21 @@ def _wrong_shapes(path: Path) -> None:
     save_file({k: v for k, v in prior.Decoder(zdim=8).state_dict().items()}, str(path))
 
 
+def _no_radius(path: Path) -> None:
+    state = prior.Decoder().state_dict()
+    state["radius"] = torch.tensor(float("nan"))
+    save_file(state, str(path))
+
+
 @pytest.mark.parametrize(
     "write, says",
     [
         (None, "does not exist"),
         (lambda p: p.write_bytes(b"not a safetensors file at all"), "cannot read"),
         (_wrong_shapes, "do not match"),
+        (_no_radius, "not a positive number"),
     ],
-    ids=["missing", "corrupt", "mismatched"],
+    ids=["missing", "corrupt", "mismatched", "nan-radius"],
 )
 def test_bad_prior_weights_give_a_clear_error(tmp_path, monkeypatch, write, says):
     weights = tmp_path / "prior.safetensors"
@@ -150,3 +157,26 @@ def test_bad_prior_weights_give_a_clear_error(tmp_path, monkeypatch, write, says
     err = " ".join(err.split())  # the CLI wraps its message
     assert "prior" in err and str(weights) in err and "train_prior.py" in err and says in err
     assert not out.exists()
+
+
+def test_mnist_class_renders_default_to_the_prior(mnist_cnn):
+    assert mnist_cnn.default_param(["fc2"]) == mnist_cnn.default_param([optvis.OUTPUT]) == "prior"
+    assert mnist_cnn.default_param(["conv3"]) == mnist_cnn.default_param(["fc2", "conv3"]) == "fourier"
+    assert vizcnn.load_model("lenet", device="cpu").default_param(["fc3"]) == "prior"
+    kw = dict(steps=3, seed=5, progress=False)
+    default = optvis.render_channels(mnist_cnn, "fc2", [4], **kw)
+    assert torch.equal(default.images, optvis.render_channels(mnist_cnn, "fc2", [4], param="prior", **kw).images)
+    default = optvis.render(mnist_cnn, optvis.class_logit(4), **kw)
+    assert torch.equal(default.images, optvis.render(mnist_cnn, optvis.class_logit(4), param="prior", **kw).images)
+    hidden = optvis.render_channels(mnist_cnn, "conv3", [4], **kw)
+    assert torch.equal(hidden.images, optvis.render_channels(mnist_cnn, "conv3", [4], param="fourier", **kw).images)
+
+
+@pytest.mark.parametrize("name", ["mnist-cnn", "lenet"])
+def test_default_params_name_real_layers_and_kinds(name):
+    model = vizcnn.load_model(name, device="cpu")
+    assert model.default_params
+    for layer, kind in model.default_params.items():
+        assert kind in optvis.param.KINDS
+        if layer != optvis.OUTPUT:  # the class logits: the model's last layer
+            assert model.layer(layer).module is list(model.net.modules())[-1]

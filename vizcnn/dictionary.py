@@ -105,11 +105,6 @@ def render_directions(
     return images
 
 
-def _iframe(page: str) -> str:
-    """A full page inside an iframe, so its stylesheet cannot restyle the notebook."""
-    return f'<iframe srcdoc="{html.escape(page, quote=True)}" style="width:100%;height:720px;border:0"></iframe>'
-
-
 def _heat(image: Image.Image, heat: torch.Tensor, *, signed: bool, vmax: float | None = None, size: int = 160) -> Image.Image:
     """``heat`` over the image: signed maps in the diverging convention (blue supports), others in viridis from 0.
 

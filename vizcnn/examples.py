@@ -32,7 +32,7 @@ from .activations import channel_count, check_model_layer, input_view, layer_out
 from .data import Digits, iter_image_files, load_image, mnist
 from .errors import expect, expect_channels, expect_int, unknown_name, VizcnnError
 from .limits import activation_bytes, check_memory
-from .models import Layer, layer_table, Model
+from .models import Layer, Model
 from .models.receptive import receptive_fields, ReceptiveField
 from .progress import progress_bar
 from .draw.figure import image_grid, PNGResult, to_uint8

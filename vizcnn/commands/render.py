@@ -5,6 +5,7 @@
   vizcnn render alexnet conv3:1,4,9 --diversity 3 --size 96
   vizcnn render alexnet fc8:"Labrador retriever"
   vizcnn render mnist-cnn fc2:0-9 --param fourier
+  vizcnn render mnist-cnn conv3:0-15 --param prior
 
 CHANNELS is 5, 0-15, 1,4,9 or all. For the output layer a class name (or
 index) works too. All channels are rendered together, one image per channel
@@ -31,7 +32,7 @@ def register(sub) -> None:
     p.add_argument(
         "--param", metavar="KIND", default=None,
         help="image parameterization: fourier, pixel, or prior (latent codes of a generator trained on MNIST "
-        "digits, for 1x28x28 models); default: the model's (prior for mnist-cnn and lenet, fourier otherwise)",
+        "digits, for 1x28x28 models); default: prior for the class logits of mnist-cnn and lenet, else fourier",
     )  # fmt: skip
     p.add_argument(
         "--precision", choices=["float32", "bfloat16"], default="float32",

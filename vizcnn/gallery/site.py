@@ -206,13 +206,15 @@ def _folders(names: list[str]) -> list[str]:
     return out
 
 
-def _settings(kind: str, entry: ModelEntry) -> dict[str, Any]:
+def _settings(kind: str, entry: ModelEntry, model, layer: str) -> dict[str, Any]:
     """The render settings a unit kind depends on (and only those, so its cache key is stable)."""
     r = entry.render
     if kind == "features":
+        from ..optvis.param import fingerprint
         from ..optvis.render import ENGINE_VERSION
 
-        return {"engine": ENGINE_VERSION, "steps": r.steps, "size": r.size, "diversity": r.diversity, "seed": r.seed}
+        return {"engine": ENGINE_VERSION, "steps": r.steps, "size": r.size, "diversity": r.diversity, "seed": r.seed,
+                "param": fingerprint(model.default_param([layer]))}  # fmt: skip
     settings: dict[str, Any] = {"data": r.data, "examples": r.examples}
     if "projections" in entry.views:
         settings["projection"] = "deconvnet"
@@ -220,14 +222,14 @@ def _settings(kind: str, entry: ModelEntry) -> dict[str, Any]:
 
 
 def _cached(cache: ResultCache, kind: str, entry: ModelEntry, model, layer: str, channel: int) -> bytes | None:
-    key = entry_key(kind, (entry.name, model.weights_hash), layer, channel, _settings(kind, entry))
+    key = entry_key(kind, (entry.name, model.weights_hash), layer, channel, _settings(kind, entry, model, layer))
     return cache.get(f"gallery-{kind}", key, ".json")
 
 
 def _plan(kind: str, entry: ModelEntry, model, layer: LayerSpec, cache: ResultCache) -> tuple[list[WorkUnit], int]:
     """Units for the channels not yet cached, batched by ``render.batch``; and the count of cached ones."""
     missing = [c for c in layer.channels if _cached(cache, kind, entry, model, layer.name, c) is None]
-    settings = tuple(sorted(_settings(kind, entry).items()))
+    settings = tuple(sorted(_settings(kind, entry, model, layer.name).items()))
     step = entry.render.batch
     units = [
         WorkUnit(kind, entry.name, entry.weights, model.weights_hash, layer.name, tuple(missing[i : i + step]),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,7 +19,10 @@ from torch import nn
 
 from ..errors import VizcnnError, unknown_name
 
-__all__ = ["InputSpec", "Layer", "Model"]
+__all__ = ["InputSpec", "Layer", "Model", "OUTPUT"]
+
+#: The name objectives give a network's output (the class logits), as opposed to a layer's.
+OUTPUT = "<output>"
 
 
 @dataclass(frozen=True)
@@ -98,8 +101,10 @@ class Model:
         categories: class names, index = output unit.
         aliases: friendly layer name -> module path (``conv1`` -> ``features.0``).
         weights: where the weights came from (a file, ``bundled``, ``random``).
-        default_param: the feature visualization parameterization renders use
-            when none is given (see :mod:`vizcnn.optvis.param`).
+        default_params: layer path (or :data:`OUTPUT`, the network's output)
+            -> the feature visualization parameterization that renders of it
+            use when none is given (see :mod:`vizcnn.optvis.param`); layers
+            not named use ``fourier``.
     """
 
     name: str
@@ -108,7 +113,7 @@ class Model:
     categories: Sequence[str]
     aliases: Mapping[str, str] = field(default_factory=dict)
     weights: str = "random"
-    default_param: str = "fourier"
+    default_params: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.net.eval()
@@ -129,6 +134,12 @@ class Model:
     def to(self, device: torch.device | str) -> "Model":
         self.net.to(device)
         return self
+
+    def default_param(self, layers: Iterable[str]) -> str:
+        """The parameterization for a render of ``layers`` (names, paths or :data:`OUTPUT`):
+        the one :attr:`default_params` gives every one of them, else ``fourier``."""
+        kinds = {self.default_params.get(self.aliases.get(n, n)) for n in layers}
+        return kinds.pop() if len(kinds) == 1 and None not in kinds else "fourier"
 
     # -- layers -----------------------------------------------------------
     def layer_names(self) -> list[str]:

@@ -21,11 +21,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import VizcnnError
+from ..models.model import OUTPUT
 
 __all__ = ["OUTPUT", "Objective", "channel", "channels_per_image", "class_logit", "direction", "diversity", "neuron"]
-
-#: Pseudo-layer name for the network's output (the logits).
-OUTPUT = "<output>"
 
 #: ``fn(acts, model) -> (N,)``: captured activations by layer name -> value per batch element.
 ObjectiveFn = Callable[[Mapping[str, torch.Tensor], object], torch.Tensor]

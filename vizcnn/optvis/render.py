@@ -282,7 +282,8 @@ def render(
         seed: same seed, same images (bitwise on the CPU).
         param: ``fourier`` (decorrelated Fourier space), ``pixel`` or
             ``prior`` (latent codes of a generator trained on MNIST, for
-            1x28x28 models); default the model's ``default_param``.
+            1x28x28 models); default :meth:`Model.default_param` for the
+            objective's layers (``prior`` for the MNIST models' class logits).
         transforms: ``"standard"`` (lucid's, scaled to ``size``), a
             :class:`Transforms`, or ``None``.
         lr: Adam learning rate (lucid's 0.05).
@@ -301,7 +302,7 @@ def render(
     elif transforms is not None and not isinstance(transforms, Transforms):
         raise ValueError(f"transforms must be 'standard', a Transforms or None, not {transforms!r}.")
     measure = measure or obj
-    param = param or model.default_param
+    param = param or model.default_param(obj.layers)
     images, values = _optimize(
         model, obj, measure, batch=batch, steps=steps, size=size, seed=seed, param=param,
         transforms=transforms, lr=lr, progress=progress, precision=precision,
@@ -344,7 +345,7 @@ def render_channels(
         )
     reps = max(1, int(diversity))
     size = _check_size(model, size, len(dict.fromkeys(channels)) * reps, seed, steps, {layer: resolved.module})
-    kw["param"] = kw.get("param") or model.default_param
+    kw["param"] = kw.get("param") or model.default_param([layer])
     # every setting that changes the pictures, defaults filled in so that equal calls share keys
     settings = dict(
         engine=ENGINE_VERSION, steps=steps, size=size, seed=seed, diversity=diversity, param=param_mod.fingerprint(kw["param"]),
