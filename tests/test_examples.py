@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -130,7 +131,8 @@ def test_image_folder_on_alexnet_skips_unreadable_files(alexnet, tmp_path):
     assert result.names == [readable[i] for i in brute_force(peaks, 3)]
     assert torch.allclose(result.values, peaks[brute_force(peaks, 3)], atol=1e-4)
     assert all(box[2] - box[0] <= 51 and box[3] - box[1] <= 51 for box in result.boxes)  # conv2 sees 51x51
-    assert result.to_image().width > 0
+    with Image.open(io.BytesIO(result._repr_png_())) as shown:  # what Jupyter shows is the picture itself
+        assert shown.convert("RGB").tobytes() == result.to_image().convert("RGB").tobytes()
 
 
 def test_cli_json_and_errors(tmp_path, mnist_cnn):
