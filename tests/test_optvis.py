@@ -148,7 +148,7 @@ def test_early_stopped_forward_matches_full_forward(mnist_cnn):
     finally:
         for h in handles:
             h.remove()
-    assert calls == ["conv2"] * 4  # 3 steps and the final measurement
+    assert calls == ["conv2"] * 6  # 3 steps, the final measurement and the two plain images (grey, mean)
 
 
 def _random_activation(model: Model, layer: str, c: int) -> tuple[float, float, float]:

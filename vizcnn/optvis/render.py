@@ -42,7 +42,7 @@ from .objectives import diversity as diversity_term
 from .recipe import Recipe, recipe_for
 from .transforms import Transforms, standard
 
-__all__ = ["ENGINE_VERSION", "RenderResult", "render", "render_channels"]
+__all__ = ["ENGINE_VERSION", "RenderResult", "render", "render_channels", "render_size"]
 
 #: Part of every cache key: bump it when a change to the engine changes the pictures.
 ENGINE_VERSION = 4
@@ -62,6 +62,7 @@ class RenderResult(PNGResult):
         baselines: the same objective on a plain image (the higher of grey 0.5
             and the model's mean input) per image: a render that ends at or
             below it failed, and every caption says so.
+        objective: what each image maximizes, in words (``centre neuron (affine in the image)``).
     """
 
     images: torch.Tensor
@@ -70,6 +71,7 @@ class RenderResult(PNGResult):
     channels: list[int | None] = field(default_factory=list)
     title: str | None = None
     baselines: list[float] = field(default_factory=list)
+    objective: str = ""
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -139,7 +141,9 @@ def _frozen(net: torch.nn.Module):
             p.requires_grad_(flag)
 
 
-def _check_size(model, size: int | None) -> int:
+def render_size(model, size: int | None) -> int:
+    """The image side a render uses: ``size``, or the model's input size for one-channel
+    models, else ``min(input size, 128)``."""
     size = size or (model.input.size if model.input.channels == 1 else min(model.input.size, 128))
     if size < 8:
         raise VizcnnError(f"image size {size} is too small: use --size 8 or more.")
@@ -299,7 +303,7 @@ def render(
             regularizers (``-0.1 * total_variation()``), diversity.
         labels: captions (default ``obj``'s description and the batch index).
     """
-    size = _check_size(model, size)
+    size = render_size(model, size)
     if transforms == "standard":
         transforms = standard(size)
     elif transforms is not None and not isinstance(transforms, Transforms):
@@ -352,7 +356,7 @@ def render_channels(
         raise VizcnnError(
             f"channel {bad[0]} is out of range: layer {layer} has {count} channels (0-{count - 1})."
         )
-    size = _check_size(model, size)
+    size = render_size(model, size)
     unknown = set(overrides) - {f.name for f in dataclasses.fields(Recipe)}
     if unknown:
         raise TypeError(f"unknown render setting(s) {', '.join(sorted(unknown))}")
@@ -406,5 +410,5 @@ def render_channels(
     labels = [f"{name}:{c}" for c in channels for _ in range(reps)]
     return RenderResult(
         images, labels, values, [c for c in channels for _ in range(reps)],
-        title=f"{model.name} {name}, objective: {recipe.caption}", baselines=baselines,
+        title=f"{model.name} {name}, objective: {recipe.caption}", baselines=baselines, objective=recipe.caption,
     )  # fmt: skip
