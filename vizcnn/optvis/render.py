@@ -89,13 +89,15 @@ class RenderResult(PNGResult):
         """All images in a labelled grid (small images scaled up, pixelated)."""
         size = self.images.shape[-1]
         tile = size * max(1, round(112 / size)) if size < 112 else size
-        labels = [
-            f"{lab} ({v:.2f}){FAILED_MARK if bad else ''}" for lab, v, bad in zip(self.labels, self.values, self.failed)
-        ]
         title = self.title
         if any(self.failed):
             title = f"{title or ''}  [{sum(self.failed)} FAILED: at or below a plain image]".strip()
-        return image_grid([self.image(i) for i in range(len(self))], labels, tile_size=tile, title=title)
+        return image_grid([self.image(i) for i in range(len(self))], self.captions, tile_size=tile, title=title)
+
+    @property
+    def captions(self) -> list[str]:
+        """Per image: label, final value and the failure mark when it failed."""
+        return [f"{lab} ({v:.2f}){FAILED_MARK if bad else ''}" for lab, v, bad in zip(self.labels, self.values, self.failed)]
 
 
 #: Added to the caption of a failed render.
