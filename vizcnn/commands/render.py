@@ -54,7 +54,7 @@ def register(sub) -> None:
     p.add_argument("--l2", type=float, metavar="W", help="weight of the L2 penalty on the image (default 0)")
     p.add_argument("--blur", type=float, metavar="W", help="weight of lucid's blur-each-step term (default 0)")
     p.add_argument("--lr", type=float, help="Adam learning rate (default 0.05)")
-    p.add_argument("--start", choices=["mean", "grey"], help="start near the mean input (default) or lucid's grey")
+    p.add_argument("--start", choices=["best", "mean", "grey"], help="start near the better plain image for each channel (default), the mean input, or grey")
     p.add_argument(
         "--precision", choices=["float32", "bfloat16"], default="float32",
         help="bfloat16: network passes in bfloat16, faster on recent CPUs and GPUs (default float32)",

@@ -8,12 +8,9 @@ gets a greyscale image (no colour decorrelation). Every constant (frequency
 scale, colour matrix) is built once on the model's device; the per-step work
 is one inverse FFT, one 3x3 colour mix and a sigmoid.
 
-Every kind starts near a plain image of value ``start`` per colour channel
-(the sigmoid's offset; 0.5 grey when not given). Renders start from the
-model's mean input, the image the network sees as zero (black for MNIST
-digits): a render that improves on its start then beats the plain image by
-construction, and on mnist-cnn's conv2 three of eight channel renders started
-from grey ended below the mean image.
+Every kind starts near a plain image of value ``start`` (the sigmoid's
+offset; a number, one per colour channel, or an ``(N, C, 1, 1)`` tensor, one
+per image; 0.5 grey when not given).
 """
 
 from __future__ import annotations
@@ -27,7 +24,7 @@ __all__ = ["COLOR_CORRELATION", "KINDS", "Param", "fourier", "make", "pixel"]
 Param = tuple[list[torch.Tensor], Callable[[], torch.Tensor]]
 #: ``builder(shape, *, generator, device, start) -> Param``.
 Builder = Callable[..., Param]
-Start = float | tuple[float, ...] | None
+Start = float | tuple[float, ...] | torch.Tensor | None
 
 #: lucid's square root of the ImageNet colour covariance, columns scaled to unit max norm.
 _SVD_SQRT = np.asarray([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]], dtype=np.float32)
@@ -43,8 +40,10 @@ def _offset(start: Start, channels: int, device: torch.device | str) -> torch.Te
     """The sigmoid's input offset that makes a zero parameter the plain image ``start``."""
     if start is None:
         return 0.0
-    values = torch.as_tensor(start, dtype=torch.float32).flatten().expand(channels).clamp(1e-3, 1 - 1e-3)
-    return torch.logit(values).to(device).view(1, channels, 1, 1)
+    values = torch.as_tensor(start, dtype=torch.float32)
+    if values.dim() < 4:  # one value per colour channel (or one for all)
+        values = values.flatten().expand(channels).view(1, channels, 1, 1)
+    return torch.logit(values.clamp(1e-3, 1 - 1e-3)).to(device)
 
 
 def _to_valid(image: torch.Tensor, offset: torch.Tensor | float = 0.0) -> torch.Tensor:

@@ -50,8 +50,9 @@ class Recipe:
         param: parameterization (any kind :func:`vizcnn.optvis.param.make` knows).
         transforms: robustness transforms, or ``None``.
         lr: Adam learning rate.
-        start: ``mean`` (the model's mean input) or ``grey``: the plain image the render starts near.
+        start: ``best`` (the better of the two plain images, per image), ``mean`` (the model's mean input) or ``grey``.
         tv, l1, l2, blur: weights of the regularizers subtracted from the objective.
+        diversity: weight of lucid's diversity term when several images per channel are asked for.
     """
 
     position: str = "mean"
@@ -59,16 +60,17 @@ class Recipe:
     param: str = "fourier"
     transforms: Transforms | None = None
     lr: float = 0.05
-    start: str = "mean"
+    start: str = "best"
     tv: float = 0.0
     l1: float = 0.0
     l2: float = 0.0
     blur: float = 0.0
+    diversity: float = 100.0
 
     def __post_init__(self) -> None:
         if self.position not in POSITIONS:
             raise ValueError(f"position must be one of {', '.join(POSITIONS)}, not {self.position!r}.")
-        for name in ("tv", "l1", "l2", "blur"):
+        for name in ("tv", "l1", "l2", "blur", "diversity"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"the {name} weight must be 0 or more, not {getattr(self, name)}.")
         if not self.lr > 0:
@@ -110,7 +112,7 @@ def recipe_for(model, layer: str, size: int) -> Recipe:
     """The default recipe for channels of ``layer`` rendered at ``size`` px (see the module docstring)."""
     small = size < SMALL
     base = (
-        Recipe(transforms=light(size), tv=0.0, l1=0.0, l2=0.0, blur=0.0)
+        Recipe(transforms=light(size), diversity=1.0)
         if small
         else Recipe(transforms=standard(size))
     )  # fmt: skip

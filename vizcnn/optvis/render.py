@@ -104,8 +104,9 @@ class RenderResult(PNGResult):
 FAILED_MARK = " FAILED"
 
 
-#: Where the image starts: near the model's mean input (what it sees as zero) or lucid's grey.
-STARTS = {"mean": lambda model: tuple(model.input.mean), "grey": lambda model: 0.5}
+#: Where the image starts: near the model's mean input (what it sees as zero), lucid's grey, or per image
+#: whichever of the two scores higher under the objective ("best": the render starts at its baseline).
+STARTS = ("best", "mean", "grey")
 
 #: Pixels per step (batch x side^2) up to which a CPU render runs on one thread.
 _SMALL_WORK = 32 * 32 * 32
@@ -212,9 +213,6 @@ def _optimize(
     gen = torch.Generator().manual_seed(int(seed))
     if start not in STARTS:
         raise ValueError(f"start must be one of {', '.join(STARTS)}, not {start!r}.")
-    params, image_f = param_mod.make(
-        param, (batch, model.input.channels, size, size), generator=gen, device=device, start=STARTS[start](model)
-    )
     mean = torch.tensor(model.input.mean, device=device).view(1, -1, 1, 1)
     std = torch.tensor(model.input.std, device=device).view(1, -1, 1, 1)
     extra_layers = extra.layers if extra is not None else ()
@@ -225,8 +223,9 @@ def _optimize(
         name = obj.layers[0]
         obj = Objective(lambda acts, _m: shortcut(acts[name]), [name], obj.description)
     total = obj + extra if extra is not None else obj
+    shape = (batch, model.input.channels, size, size)
+    plains = (torch.full(shape, 0.5, device=device), mean.expand(shape).clone())
     plan = transforms.plan(steps, batch, size, gen, device) if transforms is not None else None
-    optimizer = torch.optim.Adam(params, lr=lr)
 
     from tqdm.auto import tqdm
 
@@ -236,6 +235,12 @@ def _optimize(
     # CPU only: measured there (oneDNN's strided-conv input gradient); GPUs keep their own kernels
     fast = space_to_depth(model.net) if device.type == "cpu" else nullcontext()
     with backend, _frozen(model.net), fast, hooks as cap:
+        with torch.no_grad():
+            grey_v, mean_v = (obj(_activations(model, modules, stop, (p - mean) / std, cap, p), model) for p in plains)
+        first = torch.where((grey_v > mean_v).view(-1, 1, 1, 1), plains[0][:, :, :1, :1], plains[1][:, :, :1, :1])
+        begin = {"best": first.cpu(), "mean": tuple(model.input.mean), "grey": 0.5}[start]
+        params, image_f = param_mod.make(param, shape, generator=gen, device=device, start=begin)
+        optimizer = torch.optim.Adam(params, lr=lr)
         try:
             for step in range(steps):
                 optimizer.zero_grad(set_to_none=True)
@@ -253,11 +258,7 @@ def _optimize(
         with torch.no_grad():
             final = image_f()
             values = obj(_activations(model, modules, stop, (final - mean) / std, cap, final), model)
-            plain = [
-                obj(_activations(model, modules, stop, (p - mean) / std, cap, p), model)
-                for p in (torch.full_like(final, 0.5), mean.expand_as(final).clone())
-            ]
-            baseline = torch.maximum(*plain)
+            baseline = torch.maximum(grey_v, mean_v)
     return final.detach().cpu(), [float(v) for v in values.cpu()], [float(v) for v in baseline.cpu()]
 
 
@@ -272,7 +273,7 @@ def render(
     param: str = "fourier",
     transforms: Literal["standard"] | Transforms | None = "standard",
     lr: float = 0.05,
-    start: Literal["mean", "grey"] = "mean",
+    start: Literal["best", "mean", "grey"] = "best",
     progress: bool = True,
     precision: Literal["float32", "bfloat16"] = "float32",
     extra: Objective | None = None,
@@ -294,8 +295,10 @@ def render(
         transforms: ``"standard"`` (lucid's, scaled to ``size``), a
             :class:`Transforms`, or ``None``.
         lr: Adam learning rate (lucid's 0.05).
-        start: ``mean``: start near the model's mean input (black for MNIST,
-            near grey for ImageNet models); ``grey``: lucid's 0.5 grey.
+        start: ``best`` (default): start each image near whichever plain image
+            scores higher under ``obj``, grey 0.5 or the model's mean input
+            (black for MNIST), so the render starts at its baseline;
+            ``mean`` or ``grey``: that one for all.
         progress: show a tqdm bar with the current objective.
         precision: ``bfloat16`` runs the network's forward and backward passes
             in bfloat16 (autocast): faster on CPUs with bfloat16 instructions
@@ -343,8 +346,8 @@ def render_channels(
     lighter transforms below 64 px); ``overrides`` replace its fields
     (``position``, ``param``, ``transforms``, ``lr``, ``start``, ``tv``, ``l1``,
     ``l2``, ``blur``; ``None`` keeps the default). With ``diversity=D > 0`` each
-    channel gets ``D`` images pushed apart by lucid's diversity term (weight
-    100 over the channel's group). With a ``cache``, each channel's image and
+    channel gets ``D`` images pushed apart by lucid's diversity term (the
+    recipe's weight over the channel's group). With a ``cache``, each channel's image and
     value are stored under a key of model, weights, layer, channel and
     settings, and later calls only render what is missing.
     """
@@ -389,7 +392,7 @@ def render_channels(
         obj = channels_per_image(layer, rows, recipe.position)
         extra = recipe.penalty()
         if diversity > 0:
-            spread = -100.0 * diversity_term(layer, groups=len(todo))
+            spread = -recipe.diversity * diversity_term(layer, groups=len(todo))
             extra = spread if extra is None else extra + spread
         res = render(
             model, obj, batch=len(rows), steps=steps, size=size, seed=seed, progress=progress, precision=precision,
