@@ -61,7 +61,7 @@ def test_default_objective_fits_the_layer(mnist_cnn, alexnet):
     assert res.values[0] == pytest.approx(float(centre), rel=1e-4)
 
 
-@pytest.mark.parametrize("name, weight", [("total_variation", 2.0), ("l1", 2.0), ("l2", 4.0), ("blur", 40.0)])
+@pytest.mark.parametrize("name, weight", [("total_variation", 2.0), ("l1", 20.0), ("l2", 4.0), ("blur", 40.0)])
 def test_regularizer_term_goes_down_when_subtracted(mnist_cnn, name, weight):
     """The same channel render with and without the penalty: the term ends lower with it."""
     term = getattr(optvis, name)()
