@@ -2,6 +2,7 @@
 
     python benchmarks/optvis_vs_lucent.py                       # full: 64 steps, 128 px, 8 channels
     python benchmarks/optvis_vs_lucent.py --steps 16 --size 96 --channels 4   # quick
+    python benchmarks/optvis_vs_lucent.py --ttq --steps 256 --channels 2 --lucent batched   # time-to-quality
 
 AlexNet with random weights (the cost does not depend on the weights), layers
 conv1..conv5, the first CHANNELS channels of each. Both sides use the same
@@ -29,6 +30,15 @@ so gain_ratio compares the gains over a plain grey image (where both
 optimizations start from) as well. The CPU-time
 speed-up (process time, all threads) is printed too: on a machine shared with
 other jobs it is steadier than the wall-clock one.
+
+``--ttq`` measures time-to-quality instead: lucent renders each layer's
+channels for ``--steps`` steps (256); vizcnn renders them with each step count
+of ``--ladder`` in turn (each a full render from scratch) until every channel
+reaches the final objective lucent reached for it. Per channel the ratio is
+lucent's time per channel over the time per channel of vizcnn's first render
+that reached it; the JSON line has the geometric mean over all channels and
+how many reached it at all (a channel that never does counts with the
+longest render's time).
 """
 
 from __future__ import annotations
@@ -88,12 +98,34 @@ def run_lucent(model, layer: str, channels: list[int], steps: int, size: int, se
 
 
 def run_vizcnn(
-    model, layer: str, channels: list[int], steps: int, size: int, seed: int, precision: str = "float32"
+    model, layer: str, channels: list[int], steps: int, size: int, seed: int, precision: str = "float32", lr: float = 0.05
 ) -> torch.Tensor:
+    """vizcnn with lucent's objective and transforms (the channel mean, lucid's standard chain), not its
+    per-layer defaults (conv1's default is its centre neuron without transforms)."""
     res = optvis.render_channels(
-        model, layer, channels, steps=steps, size=size, seed=seed, progress=False, precision=precision
-    )
+        model, layer, channels, steps=steps, size=size, seed=seed, progress=False, precision=precision,
+        position="mean", transforms=optvis.standard(size), lr=lr,
+    )  # fmt: skip
     return res.images
+
+
+def time_to_quality(model, layer: str, channels: list[int], size: int, seed: int, targets: list[float],
+                    ladder: list[int], lr: float) -> list[dict]:
+    """Per channel: the fewest steps of the ladder whose final objective reaches ``targets[i]`` and the
+    time of that render per channel (all channels run together, so each gets its share)."""
+    found: list[dict | None] = [None] * len(channels)
+    for steps in ladder:
+        t0 = time.perf_counter()
+        images = run_vizcnn(model, layer, channels, steps, size, seed, lr=lr)
+        per_channel = (time.perf_counter() - t0) / len(channels)
+        values = final_objective(model, layer, channels, images)
+        for i, v in enumerate(values):
+            if found[i] is None and v >= targets[i]:
+                found[i] = {"steps": steps, "s": per_channel, "reached": True}
+        last = {"steps": steps, "s": per_channel, "reached": False}
+        if all(found):
+            break
+    return [f or last for f in found]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,7 +140,13 @@ def main(argv: list[str] | None = None) -> int:
         "--precision", choices=["float32", "bfloat16"], default="float32",
         help="vizcnn's network precision (lucent always runs float32; bfloat16 is not an equal comparison)",
     )  # fmt: skip
+    p.add_argument("--ttq", action="store_true",
+                   help="time-to-quality instead: lucent runs --steps (256) steps, vizcnn the fewest ladder steps that reach it")
+    p.add_argument("--ladder", default="16,32,64,128,256", help="vizcnn step counts tried in time-to-quality")
+    p.add_argument("--lr", type=float, default=0.05, help="vizcnn's learning rate (lucent: 0.05)")
     args = p.parse_args(argv)
+    if args.ttq:
+        return main_ttq(args)
 
     model = vizcnn.load_model("alexnet", "random")
     channels = list(range(args.channels))
@@ -157,6 +195,41 @@ def main(argv: list[str] | None = None) -> int:
         "layers": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()} for r in rows],
     }  # fmt: skip
     print(json.dumps(result))
+    return 0
+
+
+def main_ttq(args) -> int:
+    """Time-to-quality: lucent's time for ``--steps`` steps per channel against vizcnn's time to reach,
+    channel by channel, the final objective lucent reached."""
+    model = vizcnn.load_model("alexnet", "random")
+    channels = list(range(args.channels))
+    ladder = [int(s) for s in args.ladder.split(",")]
+    print(
+        f"time-to-quality: AlexNet (random weights), {torch.get_num_threads()} threads, {args.channels} channels per "
+        f"layer, {args.size} px; lucent {args.lucent}, {args.steps} steps; vizcnn lr {args.lr}, ladder {ladder}"
+    )
+    run_lucent(model, "conv1", channels[:1], 2, args.size, 0, args.lucent == "batched")
+    run_vizcnn(model, "conv1", channels[:1], 2, args.size, 0)
+    rows = []
+    for layer in args.layers.split(","):
+        t0 = time.perf_counter()
+        lucent_images = run_lucent(model, layer, channels, args.steps, args.size, args.seed, args.lucent == "batched")
+        lucent_s = (time.perf_counter() - t0) / len(channels)
+        targets = final_objective(model, layer, channels, lucent_images)
+        ours = time_to_quality(model, layer, channels, args.size, args.seed, targets, ladder, args.lr)
+        for c, target, o in zip(channels, targets, ours):
+            rows.append({"layer": layer, "channel": c, "lucent_obj": target, "lucent_s": lucent_s, "vizcnn_s": o["s"],
+                         "vizcnn_steps": o["steps"], "reached": o["reached"], "ratio": lucent_s / o["s"]})  # fmt: skip
+        print(f"{layer:<6} lucent {lucent_s:7.2f} s/channel; vizcnn steps " + ", ".join(
+            f"{o['steps']}{'' if o['reached'] else '(not reached)'}" for o in ours) + " -> ratios " + ", ".join(
+            f"{r['ratio']:.1f}x" for r in rows[-len(channels):]), flush=True)  # fmt: skip
+    geomean = lambda xs: round(math.exp(sum(map(math.log, xs)) / len(xs)), 3)
+    print(json.dumps({
+        "time_to_quality_geomean": geomean([r["ratio"] for r in rows]),
+        "reached": f"{sum(r['reached'] for r in rows)}/{len(rows)}", "lucent_steps": args.steps, "size": args.size,
+        "channels": args.channels, "lucent": args.lucent, "lr": args.lr, "ladder": ladder, "threads": torch.get_num_threads(),
+        "rows": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()} for r in rows],
+    }))  # fmt: skip
     return 0
 
 

@@ -387,7 +387,8 @@ def _write_site(site: _Site, spec: GallerySpec, models: dict[int, Any], cache: R
                 _channel_page(site, spec, entry, model, layer, c, pos, features, examples, extras[c], layer_dirs, shown)
             cards = [
                 {"channel": c, "href": f"{c}.html", "img": f"img/{c}.png" if (layer.name, c) in features else None,
-                 "value": features[(layer.name, c)]["value"] if (layer.name, c) in features else None}
+                 "value": features[(layer.name, c)]["value"] if (layer.name, c) in features else None,
+                 "failed": features.get((layer.name, c), {}).get("failed", False)}
                 for c in layer.channels
             ]  # fmt: skip
             site.page(
@@ -469,6 +470,8 @@ def _channel_page(
         ctx["features"] = {
             "main": f"img/{c}.png",
             "value": feat["value"],
+            "objective": feat.get("objective"), "plain_value": feat.get("plain_value"), "failed": feat.get("failed", False),
+            "diverse_failed": feat.get("diverse_failed", []),
             "diverse": [f"img/{Path(d).name}" for d in diverse],
         }
     ex = examples.get((layer.name, c))

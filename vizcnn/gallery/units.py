@@ -103,10 +103,14 @@ def _compute_features(model, unit: WorkUnit, cache: ResultCache) -> None:
     if o["diversity"] > 0:
         diverse = optvis.render_channels(model, unit.layer, list(unit.channels), diversity=o["diversity"], **common)
     for i, ch in enumerate(unit.channels):
-        entry = {"main": b64(png(main.image(i))), "value": float(main.values[i])}
+        entry = {
+            "main": b64(png(main.image(i))), "value": float(main.values[i]), "objective": main.objective,
+            "plain_value": float(main.baselines[i]), "failed": bool(main.failed[i]),
+        }  # fmt: skip
         if diverse is not None:
             per = len(diverse.images) // len(unit.channels)
             entry["diverse"] = [b64(png(diverse.image(i * per + j))) for j in range(per)]
+            entry["diverse_failed"] = [bool(diverse.failed[i * per + j]) for j in range(per)]
         cache.put(
             "gallery-features", entry_key("features", unit, unit.layer, ch, o), json.dumps(entry).encode(), ".json"
         )

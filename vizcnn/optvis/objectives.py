@@ -23,7 +23,13 @@ from torch import nn
 from ..errors import VizcnnError
 from ..models.model import OUTPUT
 
-__all__ = ["OUTPUT", "Objective", "channel", "channels_per_image", "class_logit", "direction", "diversity", "neuron"]
+__all__ = [
+    "IMAGE", "OUTPUT", "Objective", "blur", "channel", "channels_per_image", "class_logit", "direction", "diversity",
+    "l1", "l2", "neuron", "total_variation",
+]  # fmt: skip
+
+#: Pseudo-layer name for the image being optimized: ``(N, C, H, W)`` in [0, 1], before the transforms.
+IMAGE = "<image>"
 
 #: ``fn(acts, model) -> (N,)``: captured activations by layer name -> value per batch element.
 ObjectiveFn = Callable[[Mapping[str, torch.Tensor], object], torch.Tensor]
@@ -185,15 +191,29 @@ def class_logit(target: str | int, batch: int | None = None) -> Objective:
     return Objective(fn, [OUTPUT], f"class_logit({target!r}{_tag(batch)})")
 
 
-def channels_per_image(layer: str, channels: Sequence[int]) -> Objective:
+#: Where a channel is read: its mean over all positions, or its centre unit (``H // 2, W // 2``).
+POSITIONS = ("mean", "centre")
+
+
+def _at(t: torch.Tensor, position: str) -> torch.Tensor:
+    """``(N, ...)`` one channel per image -> ``(N,)`` at ``position``."""
+    if t.dim() > 1 and position == "centre":
+        return t[:, t.shape[1] // 2, t.shape[2] // 2]
+    return t.reshape(t.shape[0], -1).mean(1)
+
+
+def channels_per_image(layer: str, channels: Sequence[int], position: str = "mean") -> Objective:
     """Image ``i`` maximizes channel ``channels[i]`` of ``layer``: the batched form of
-    ``sum(channel(layer, c, batch=i) for i, c in enumerate(channels))``, one gather for all.
+    ``sum(channel(layer, c, batch=i) for i, c in enumerate(channels))``, one gather for all
+    (with ``position="centre"``, of :func:`neuron` at the centre unit).
 
     For a ``Conv2d`` or ``Linear`` layer it also computes the same values from
     the layer's input with only the filters it needs (one grouped convolution
     with filter ``channels[i]`` for image ``i``), so the render never computes
     the layer's other channels, forward or backward.
     """
+    if position not in POSITIONS:
+        raise ValueError(f"position must be one of {', '.join(POSITIONS)}, not {position!r}.")
     rows = [int(c) for c in channels]
     index: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}  # built at the first call
 
@@ -205,7 +225,7 @@ def channels_per_image(layer: str, channels: Sequence[int]) -> Objective:
             for c in rows:
                 _channel_of(t, layer, c)
             index[t.device] = (torch.arange(len(rows), device=t.device), torch.tensor(rows, device=t.device))
-        return t[index[t.device]].reshape(len(rows), -1).mean(1)
+        return _at(t[index[t.device]], position)
 
     def via_input(module: nn.Module):
         plain_conv = isinstance(module, nn.Conv2d) and module.groups == 1 and module.padding_mode == "zeros"
@@ -219,16 +239,18 @@ def channels_per_image(layer: str, channels: Sequence[int]) -> Objective:
             if x.shape[0] != len(rows):
                 raise VizcnnError(f"{len(rows)} channels for a batch of {x.shape[0]} images.")
             if isinstance(module, nn.Linear):
-                out = (x * weight).sum(-1) + (bias if bias is not None else 0)
-                return out.reshape(len(rows), -1).mean(1)
+                return _at((x * weight).sum(-1) + (bias if bias is not None else 0), position)
             out = F.conv2d(
                 x.reshape(1, -1, *x.shape[2:]), weight, bias, module.stride, module.padding, module.dilation, len(rows)
             )
-            return out[0].flatten(1).mean(1)
+            return _at(out[0], position)
 
         return from_input
 
-    return Objective(fn, [layer], f"channels({layer}, {rows[:4]}{'...' if len(rows) > 4 else ''})", via_input)
+    where = "" if position == "mean" else f", {position}"
+    return Objective(
+        fn, [layer], f"channels({layer}, {rows[:4]}{'...' if len(rows) > 4 else ''}{where})", via_input
+    )  # fmt: skip
 
 
 def diversity(layer: str, groups: int = 1) -> Objective:
@@ -253,3 +275,66 @@ def diversity(layer: str, groups: int = 1) -> Objective:
         return ((sims.sum(2) - sims.diagonal(dim1=1, dim2=2)) / n).flatten()
 
     return Objective(fn, [layer], f"diversity({layer}{'' if groups == 1 else f', groups={groups}'})")
+
+
+# -- regularizers: terms on the image itself, subtracted from an objective (lucid's names) --------------
+
+
+def _image(acts) -> torch.Tensor:
+    return acts[IMAGE]
+
+
+def _reference(model, image: torch.Tensor, constant: float | None) -> torch.Tensor | float:
+    """``constant``, or the model's mean input (what normalizes to zero: black for MNIST digits)."""
+    if constant is not None:
+        return constant
+    mean = getattr(getattr(model, "input", None), "mean", None)
+    if mean is None:
+        return 0.5
+    return torch.tensor(mean, device=image.device, dtype=image.dtype).view(1, -1, 1, 1)
+
+
+def total_variation() -> Objective:
+    """Mean absolute difference of neighbouring pixels per image: high for noise and stripes."""
+
+    def fn(acts, _model):
+        x = _image(acts)
+        dy = (x[..., 1:, :] - x[..., :-1, :]).abs().flatten(1).mean(1)
+        dx = (x[..., 1:] - x[..., :-1]).abs().flatten(1).mean(1)
+        return dx + dy
+
+    return Objective(fn, [IMAGE], "total_variation()")
+
+
+def l1(constant: float | None = None) -> Objective:
+    """Mean ``|pixel - constant|`` per image; ``None``: the model's mean input (black for MNIST)."""
+
+    def fn(acts, model):
+        x = _image(acts)
+        return (x - _reference(model, x, constant)).abs().flatten(1).mean(1)
+
+    return Objective(fn, [IMAGE], f"l1({'' if constant is None else constant})")
+
+
+def l2(constant: float | None = None) -> Objective:
+    """Mean ``(pixel - constant)^2`` per image; ``None``: the model's mean input."""
+
+    def fn(acts, model):
+        x = _image(acts)
+        return (x - _reference(model, x, constant)).pow(2).flatten(1).mean(1)
+
+    return Objective(fn, [IMAGE], f"l2({'' if constant is None else constant})")
+
+
+def blur() -> Objective:
+    """Lucid's ``blur_input_each_step``: half the mean squared distance to the image blurred by a
+    3x3 box filter, the blurred image held fixed. Subtracting it pulls each step towards its blur."""
+
+    def fn(acts, _model):
+        x = _image(acts)
+        c = x.shape[1]
+        box = torch.full((c, 1, 3, 3), 1 / 9, device=x.device, dtype=x.dtype)
+        blurred = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), box, groups=c).detach()
+        return 0.5 * (x - blurred).pow(2).flatten(1).mean(1)
+
+    return Objective(fn, [IMAGE], "blur()")

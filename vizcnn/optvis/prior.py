@@ -116,10 +116,12 @@ def prior(
     *,
     generator: torch.Generator,
     device: torch.device | str = "cpu",
+    start: object = None,
 ) -> tuple[list[torch.Tensor], Callable[[], torch.Tensor]]:
     """Images ``(N, 1, 28, 28)`` decoded from ``N`` latent codes, the codes being the parameters.
 
-    Codes start in random directions (random digits). ``shape`` must be
+    Codes start in random directions (random digits); ``start`` (a plain image
+    for pixel parameterizations) does not apply to codes and is ignored. ``shape`` must be
     ``(N, 1, 28, 28)``: the prior draws nothing else.
     """
     n, *image = shape

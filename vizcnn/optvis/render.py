@@ -20,6 +20,7 @@ Why it is faster than lucent's ``render_vis`` for the same pictures:
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager, nullcontext
@@ -38,15 +39,16 @@ from ..limits import activation_bytes, check_memory, check_seed
 from ..models import Model
 from ..draw.figure import PNGResult, image_grid, to_uint8
 from . import param as param_mod
-from .objectives import OUTPUT, Objective, channels_per_image
-from .objectives import diversity as diversity_term
 from .fastconv import space_to_depth
+from .objectives import IMAGE, OUTPUT, Objective, channels_per_image
+from .objectives import diversity as diversity_term
+from .recipe import Recipe, recipe_for
 from .transforms import Transforms, standard
 
-__all__ = ["ENGINE_VERSION", "RenderResult", "render", "render_channels"]
+__all__ = ["ENGINE_VERSION", "RenderResult", "render", "render_channels", "render_size"]
 
 #: Part of every cache key: bump it when a change to the engine changes the pictures.
-ENGINE_VERSION = 3
+ENGINE_VERSION = 4
 
 
 @dataclass
@@ -57,9 +59,13 @@ class RenderResult(PNGResult):
         images: ``(N, C, H, W)`` floats in [0, 1] on the CPU.
         labels: one caption per image.
         values: final objective per image (higher = more activation), measured
-            on the untransformed image.
+            on the untransformed image, without regularizers.
         channels: the channel each image shows (``None`` for free objectives).
         title: caption of the grid.
+        baselines: the same objective on a plain image (the higher of grey 0.5
+            and the model's mean input) per image: a render that ends at or
+            below it failed, and every caption says so.
+        objective: what each image maximizes, in words (``centre neuron (affine in the image)``).
     """
 
     images: torch.Tensor
@@ -67,9 +73,16 @@ class RenderResult(PNGResult):
     values: list[float]
     channels: list[int | None] = field(default_factory=list)
     title: str | None = None
+    baselines: list[float] = field(default_factory=list)
+    objective: str = ""
 
     def __len__(self) -> int:
         return self.images.shape[0]
+
+    @property
+    def failed(self) -> list[bool]:
+        """Per image: did the render end at or below the plain-image objective (no picture of the unit)?"""
+        return [v <= b for v, b in zip(self.values, self.baselines)] + [False] * (len(self) - len(self.baselines))
 
     def image(self, i: int) -> Image.Image:
         """Image ``i`` as a PIL image (grey for one-channel models)."""
@@ -79,9 +92,24 @@ class RenderResult(PNGResult):
         """All images in a labelled grid (small images scaled up, pixelated)."""
         size = self.images.shape[-1]
         tile = size * max(1, round(112 / size)) if size < 112 else size
-        labels = [f"{lab} ({v:.2f})" for lab, v in zip(self.labels, self.values)]
-        return image_grid([self.image(i) for i in range(len(self))], labels, tile_size=tile, title=self.title)
+        title = self.title
+        if any(self.failed):
+            title = f"{title or ''}  [{sum(self.failed)} FAILED: at or below a plain image]".strip()
+        return image_grid([self.image(i) for i in range(len(self))], self.captions, tile_size=tile, title=title)
 
+    @property
+    def captions(self) -> list[str]:
+        """Per image: label, final value and the failure mark when it failed."""
+        return [f"{lab} ({v:.2f}){FAILED_MARK if bad else ''}" for lab, v, bad in zip(self.labels, self.values, self.failed)]
+
+
+#: Added to the caption of a failed render.
+FAILED_MARK = " FAILED"
+
+
+#: Where the image starts: near the model's mean input (what it sees as zero), lucid's grey, or per image
+#: whichever of the two scores higher under the objective ("best": the render starts at its baseline).
+STARTS = ("best", "mean", "grey")
 
 #: Pixels per step (batch x side^2) up to which a CPU render runs on one thread.
 _SMALL_WORK = 32 * 32 * 32
@@ -119,10 +147,19 @@ def _frozen(net: torch.nn.Module):
             p.requires_grad_(flag)
 
 
+def render_size(model, size: int | None) -> int:
+    """The image side a render uses: ``size``, or the model's input size for one-channel
+    models, else ``min(input size, 128)``."""
+    size = size or (model.input.size if model.input.channels == 1 else min(model.input.size, 128))
+    if size < 8:
+        raise VizcnnError(f"image size {size} is too small: use --size 8 or more.")
+    return int(size)
+
+
 def _check_size(
     model, size: int | None, batch: int = 1, seed: int = 0, steps: int = 1, modules: dict[str, torch.nn.Module] | None = None
 ) -> int:
-    """The image side to render, after checking the arguments, that ``batch`` images of it fit in memory,
+    """:func:`render_size`, after checking the arguments, that ``batch`` images of it fit in memory,
     and that the network runs at that size up to ``modules`` (the layers the objective reads; all of it for none)."""
     expect(model, Model, "model", "a Model from vizcnn.load_model(...)")
     if size is not None:
@@ -131,6 +168,7 @@ def _check_size(
     expect_int(steps, "steps", 0)  # 0: the starting images, measured
     check_seed(seed)
     given = size is not None and size > 0
+    size = render_size(model, size)
     size = size or (model.input.size if model.input.channels == 1 else min(model.input.size, 128))
     if size < 8:
         raise VizcnnError(f"image size {size} is too small: use --size 8 or more.")
@@ -163,17 +201,19 @@ def _runs_at(model, size: int, modules: dict[str, torch.nn.Module]) -> bool:
 
 
 def _modules(model, obj: Objective) -> dict[str, torch.nn.Module]:
-    return {name: model.layer(name).module for name in obj.layers if name != OUTPUT}
+    return {name: model.layer(name).module for name in obj.layers if name not in (OUTPUT, IMAGE)}
 
 
-def _shortcut(model, obj: Objective, measure: Objective):
-    """``obj.via_input`` for its one layer, when it applies (the reported values are the same objective)."""
-    if measure is not obj or obj.via_input is None or len(obj.layers) != 1 or obj.layers[0] == OUTPUT:
+def _shortcut(model, obj: Objective, extra: Objective | None):
+    """``obj.via_input`` for its one layer, when it applies (``extra`` reads no layer activations)."""
+    if obj.via_input is None or len(obj.layers) != 1 or obj.layers[0] in (OUTPUT, IMAGE):
+        return None
+    if extra is not None and set(extra.layers) - {IMAGE}:
         return None
     return obj.via_input(model.layer(obj.layers[0]).module)
 
 
-def _activations(model, modules, stop: bool, x: torch.Tensor, cap) -> dict[str, torch.Tensor]:
+def _activations(model, modules, stop: bool, x: torch.Tensor, cap, image: torch.Tensor) -> dict[str, torch.Tensor]:
     cap.clear()
     try:
         out = cap.run(x)
@@ -185,6 +225,7 @@ def _activations(model, modules, stop: bool, x: torch.Tensor, cap) -> dict[str, 
             f"use size {model.input.size} (--size {model.input.size})."
         ) from None
     acts = dict(cap)
+    acts[IMAGE] = image
     if not stop:
         acts[OUTPUT] = out
     missing = [n for n in modules if n not in acts]
@@ -196,7 +237,7 @@ def _activations(model, modules, stop: bool, x: torch.Tensor, cap) -> dict[str, 
 def _optimize(
     model,
     obj: Objective,
-    measure: Objective,
+    extra: Objective | None,
     *,
     batch: int,
     steps: int,
@@ -205,27 +246,33 @@ def _optimize(
     param: str,
     transforms: Transforms | None,
     lr: float,
+    start: str,
     progress: bool,
     precision: str,
 ) -> tuple[torch.Tensor, list[float]]:
-    """Run the optimization; return the final images ``(N, C, S, S)`` on CPU and ``measure`` per image."""
+    """Maximize ``obj + extra``; return the final images ``(N, C, S, S)`` on CPU, ``obj`` per image on
+    them and ``obj`` per image on the plain images (the higher of grey and the mean input)."""
     if steps < 0:
         raise VizcnnError(f"steps must be 0 or more, not {steps}.")
     if precision not in ("float32", "bfloat16"):
         raise ValueError(f"precision must be 'float32' or 'bfloat16', not {precision!r}.")
     device = model.device
     gen = torch.Generator().manual_seed(int(seed))
-    params, image_f = param_mod.make(param, (batch, model.input.channels, size, size), generator=gen, device=device)
+    if start not in STARTS:
+        raise ValueError(f"start must be one of {', '.join(STARTS)}, not {start!r}.")
     mean = torch.tensor(model.input.mean, device=device).view(1, -1, 1, 1)
     std = torch.tensor(model.input.std, device=device).view(1, -1, 1, 1)
-    modules = {**_modules(model, obj), **_modules(model, measure)}
-    stop = OUTPUT not in obj.layers + measure.layers
-    shortcut = _shortcut(model, obj, measure)
+    extra_layers = extra.layers if extra is not None else ()
+    modules = {**_modules(model, obj), **(_modules(model, extra) if extra is not None else {})}
+    stop = OUTPUT not in obj.layers + extra_layers
+    shortcut = _shortcut(model, obj, extra)
     if shortcut is not None:  # values straight from the layer's input, with only the filters needed
         name = obj.layers[0]
-        obj = measure = Objective(lambda acts, _m: shortcut(acts[name]), [name], obj.description)
+        obj = Objective(lambda acts, _m: shortcut(acts[name]), [name], obj.description)
+    total = obj + extra if extra is not None else obj
+    shape = (batch, model.input.channels, size, size)
+    plains = (torch.full(shape, 0.5, device=device), mean.expand(shape).clone())
     plan = transforms.plan(steps, batch, size, gen, device) if transforms is not None else None
-    optimizer = torch.optim.Adam(params, lr=lr)
 
     bar = progress_bar(total=steps, disable=not progress, desc=obj.description[:60], leave=False)
     backend = _backend(batch * size * size, device)
@@ -233,14 +280,19 @@ def _optimize(
     # CPU only: measured there (oneDNN's strided-conv input gradient); GPUs keep their own kernels
     fast = space_to_depth(model.net) if device.type == "cpu" else nullcontext()
     with backend, _frozen(model.net), fast, hooks as cap:
+        with torch.no_grad():
+            grey_v, mean_v = (obj(_activations(model, modules, stop, (p - mean) / std, cap, p), model) for p in plains)
+        first = torch.where((grey_v > mean_v).view(-1, 1, 1, 1), plains[0][:, :, :1, :1], plains[1][:, :, :1, :1])
+        begin = {"best": first.cpu(), "mean": tuple(model.input.mean), "grey": 0.5}[start]
+        params, image_f = param_mod.make(param, shape, generator=gen, device=device, start=begin)
+        optimizer = torch.optim.Adam(params, lr=lr)
         try:
             for step in range(steps):
                 optimizer.zero_grad(set_to_none=True)
-                x = image_f()
-                if plan is not None:
-                    x = plan.apply(x, step, fill=mean)
+                image = image_f()
+                x = plan.apply(image, step, fill=mean) if plan is not None else image
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bfloat16"):
-                    values = obj(_activations(model, modules, stop, (x - mean) / std, cap), model).float()
+                    values = total(_activations(model, modules, stop, (x - mean) / std, cap, image), model).float()
                 (-values.sum()).backward()
                 optimizer.step()
                 if progress and (step % 8 == 0 or step == steps - 1):  # .item() waits for a GPU
@@ -250,8 +302,9 @@ def _optimize(
             bar.close()
         with torch.no_grad():
             final = image_f()
-            values = measure(_activations(model, modules, stop, (final - mean) / std, cap), model)
-    return final.detach().cpu(), [float(v) for v in values.cpu()]
+            values = obj(_activations(model, modules, stop, (final - mean) / std, cap, final), model)
+            baseline = torch.maximum(grey_v, mean_v)
+    return final.detach().cpu(), [float(v) for v in values.cpu()], [float(v) for v in baseline.cpu()]
 
 
 def render(
@@ -265,16 +318,18 @@ def render(
     param: param_mod.Kind | None = None,
     transforms: Literal["standard"] | Transforms | None = "standard",
     lr: float = 0.05,
+    start: Literal["best", "mean", "grey"] = "best",
     progress: bool = True,
     precision: Literal["float32", "bfloat16"] = "float32",
-    measure: Objective | None = None,
+    extra: Objective | None = None,
     labels: Sequence[str] | None = None,
 ) -> RenderResult:
-    """Optimize ``batch`` images of ``size`` px to maximize ``obj`` on ``model``.
+    """Optimize ``batch`` images of ``size`` px to maximize ``obj`` (plus ``extra``) on ``model``.
 
     Args:
         model: a :class:`vizcnn.Model`.
-        obj: the objective (sum over the batch is maximized).
+        obj: the objective (sum over the batch is maximized); its value per
+            image is what the result reports.
         batch: number of images optimized together.
         steps: Adam steps.
         size: image side; default the model's input size for one-channel
@@ -287,12 +342,17 @@ def render(
         transforms: ``"standard"`` (lucid's, scaled to ``size``), a
             :class:`Transforms`, or ``None``.
         lr: Adam learning rate (lucid's 0.05).
+        start: ``best`` (default): start each image near whichever plain image
+            scores higher under ``obj``, grey 0.5 or the model's mean input
+            (black for MNIST), so the render starts at its baseline;
+            ``mean`` or ``grey``: that one for all.
         progress: show a tqdm bar with the current objective.
         precision: ``bfloat16`` runs the network's forward and backward passes
             in bfloat16 (autocast): faster on CPUs with bfloat16 instructions
             and on GPUs, slightly different pictures. The image, the optimizer
             and the reported values stay float32.
-        measure: objective whose per-image value is reported (default ``obj``).
+        extra: terms added to ``obj`` while optimizing only, not reported:
+            regularizers (``-0.1 * total_variation()``), diversity.
         labels: captions (default ``obj``'s description and the batch index).
     """
     expect(obj, Objective, "obj", "an objective such as optvis.channel('conv3', 5)")
@@ -301,14 +361,15 @@ def render(
         transforms = standard(size)
     elif transforms is not None and not isinstance(transforms, Transforms):
         raise ValueError(f"transforms must be 'standard', a Transforms or None, not {transforms!r}.")
-    measure = measure or obj
     param = param or model.default_param(obj.layers)
-    images, values = _optimize(
-        model, obj, measure, batch=batch, steps=steps, size=size, seed=seed, param=param,
-        transforms=transforms, lr=lr, progress=progress, precision=precision,
+    images, values, baselines = _optimize(
+        model, obj, extra, batch=batch, steps=steps, size=size, seed=seed, param=param,
+        transforms=transforms, lr=lr, start=start, progress=progress, precision=precision,
     )  # fmt: skip
     labels = list(labels) if labels is not None else [obj.description if batch == 1 else f"#{i}" for i in range(batch)]
-    return RenderResult(images, labels, values, [None] * batch, title=f"{model.name}: {obj.description}")
+    return RenderResult(
+        images, labels, values, [None] * batch, title=f"{model.name}: {obj.description}", baselines=baselines
+    )
 
 
 def render_channels(
@@ -322,15 +383,22 @@ def render_channels(
     seed: int = 0,
     cache: ResultCache | None = None,
     progress: bool = True,
-    **kw,
+    precision: Literal["float32", "bfloat16"] = "float32",
+    recipe: Recipe | None = None,
+    **overrides,
 ) -> RenderResult:
     """Render channels of ``layer``: one batch element per channel, one pass per step for all.
 
-    With ``diversity=D > 0`` each channel gets ``D`` images pushed apart by
-    lucid's diversity term (weight 100 over the channel's group). With a
-    ``cache``, each channel's image and value are stored under a key of model,
-    weights, layer, channel and settings, and later calls only render what is
-    missing. ``kw`` goes to :func:`render` (``param``, ``transforms``, ``lr``).
+    The objective, transforms and regularizers come from ``recipe``, by
+    default :func:`~.recipe.recipe_for` the layer and size (the centre unit
+    for a layer that is affine in the image, the channel mean elsewhere;
+    lighter transforms below 64 px); ``overrides`` replace its fields
+    (``position``, ``param``, ``transforms``, ``lr``, ``start``, ``tv``, ``l1``,
+    ``l2``, ``blur``; ``None`` keeps the default). With ``diversity=D > 0`` each
+    channel gets ``D`` images pushed apart by lucid's diversity term (the
+    recipe's weight over the channel's group). With a ``cache``, each channel's image and
+    value are stored under a key of model, weights, layer, channel and
+    settings, and later calls only render what is missing.
     """
     expect(model, Model, "model", "a Model from vizcnn.load_model(...)")
     expect(layer, (str, torch.nn.Module), "layer", "a layer name such as 'conv3', a module path or a module")
@@ -345,43 +413,57 @@ def render_channels(
         )
     reps = max(1, int(diversity))
     size = _check_size(model, size, len(dict.fromkeys(channels)) * reps, seed, steps, {layer: resolved.module})
-    kw["param"] = kw.get("param") or model.default_param([layer])
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(Recipe)}
+    if unknown:
+        raise TypeError(f"unknown render setting(s) {', '.join(sorted(unknown))}")
+    try:
+        recipe = (recipe or recipe_for(model, layer, size)).replace(**overrides)
+    except ValueError as exc:
+        raise VizcnnError(str(exc)) from None
     # every setting that changes the pictures, defaults filled in so that equal calls share keys
     settings = dict(
-        engine=ENGINE_VERSION, steps=steps, size=size, seed=seed, diversity=diversity, param=param_mod.fingerprint(kw["param"]),
-        transforms=repr(kw.get("transforms", "standard")), lr=kw.get("lr", 0.05),
-        precision=kw.get("precision", "float32"),
+        engine=ENGINE_VERSION, steps=steps, size=size, seed=seed, diversity=diversity, recipe=repr(recipe),
+        param=param_mod.fingerprint(recipe.param), precision=precision,
     )  # fmt: skip
     keys = {
         c: cache_key(model=model.name, weights=model.weights_hash, layer=resolved.path, channel=c, **settings)
         for c in channels
     }
-    done: dict[int, tuple[torch.Tensor, list[float]]] = {}
+    done: dict[int, tuple[torch.Tensor, list[float], list[float]]] = {}
     if cache is not None:
         for c in channels:
             blob = cache.get("render", keys[c], ".pt")
             if blob is not None:
                 entry = torch.load(io.BytesIO(blob), weights_only=True)
-                done[c] = (entry["images"], entry["values"].tolist())
+                done[c] = (entry["images"], entry["values"].tolist(), entry["baselines"].tolist())
     todo = [c for c in dict.fromkeys(channels) if c not in done]
     if todo:
         rows = [c for c in todo for _ in range(reps)]
-        measure = channels_per_image(layer, rows)
-        obj = measure - 100.0 * diversity_term(layer, groups=len(todo)) if diversity > 0 else measure
-        res = render(model, obj, batch=len(rows), steps=steps, size=size, seed=seed, progress=progress,
-                     measure=measure, **kw)  # fmt: skip
+        obj = channels_per_image(layer, rows, recipe.position)
+        extra = recipe.penalty()
+        if diversity > 0:
+            spread = -recipe.diversity * diversity_term(layer, groups=len(todo))
+            extra = spread if extra is None else extra + spread
+        res = render(
+            model, obj, batch=len(rows), steps=steps, size=size, seed=seed, progress=progress, precision=precision,
+            param=recipe.param, transforms=recipe.transforms, lr=recipe.lr, start=recipe.start, extra=extra,
+        )  # fmt: skip
         for i, c in enumerate(todo):
-            images = res.images[i * reps : (i + 1) * reps]
-            values = res.values[i * reps : (i + 1) * reps]
-            done[c] = (images, values)
+            part = slice(i * reps, (i + 1) * reps)
+            done[c] = (res.images[part], res.values[part], res.baselines[part])
             if cache is not None:
                 buf = io.BytesIO()
-                torch.save({"images": images.clone(), "values": torch.tensor(values, dtype=torch.float64)}, buf)
+                torch.save(
+                    {"images": res.images[part].clone(), "values": torch.tensor(res.values[part], dtype=torch.float64),
+                     "baselines": torch.tensor(res.baselines[part], dtype=torch.float64)}, buf,
+                )  # fmt: skip
                 cache.put("render", keys[c], buf.getvalue(), ".pt")
     images = torch.cat([done[c][0] for c in channels])
     values = [v for c in channels for v in done[c][1]]
+    baselines = [v for c in channels for v in done[c][2]]
     name = resolved.name
     labels = [f"{name}:{c}" for c in channels for _ in range(reps)]
     return RenderResult(
-        images, labels, values, [c for c in channels for _ in range(reps)], title=f"{model.name} {name}"
-    )
+        images, labels, values, [c for c in channels for _ in range(reps)],
+        title=f"{model.name} {name}, objective: {recipe.caption}", baselines=baselines, objective=recipe.caption,
+    )  # fmt: skip
