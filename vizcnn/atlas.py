@@ -185,12 +185,12 @@ def _dataset(model: Model, data, batch_size: int):
 
 def _collect(model, layer, data, *, per_image: bool, max_points: int, batch_size: int, seed: int, progress: bool):
     """Activation vectors ``(N, C)``, their class indices and the class names, at most ``max_points`` of them."""
-    from tqdm.auto import tqdm
+    from .progress import progress_bar
 
     size, source, batches, label_of, classes = _dataset(model, data, batch_size)
     rng = np.random.default_rng(seed)
     vectors, labels, keep_p = [], [], None
-    with tqdm(total=size, unit="img", desc=f"atlas {layer.name}", disable=not progress, leave=False) as bar:
+    with progress_bar(total=size, unit="img", desc=f"atlas {layer.name}", disable=not progress, leave=False) as bar:
         for tried, idx, names, pixels in batches:
             bar.update(tried)
             if pixels is None:

@@ -90,7 +90,7 @@ def download(
     target = Path(target)
     if offline():
         raise DownloadError(f"VIZCNN_OFFLINE is set, so {url} was not downloaded to {str(target)!r}.")
-    from tqdm.auto import tqdm
+    from .progress import progress_bar
 
     host = urlsplit(url).netloc or url
     sha, md = hashlib.sha256(), hashlib.md5()
@@ -102,7 +102,7 @@ def download(
                 with urllib.request.urlopen(request, timeout=timeout) as response, open(tmp, "wb") as out:
                     length = response.headers.get("Content-Length")
                     expected = int(length) if length and length.isdigit() else None
-                    with tqdm(total=expected, unit="B", unit_scale=True, unit_divisor=1024, desc=target.name,
+                    with progress_bar(total=expected, unit="B", unit_scale=True, unit_divisor=1024, desc=target.name,
                               disable=not progress, leave=False) as bar:  # fmt: skip
                         while chunk := response.read(_CHUNK):
                             out.write(chunk)

@@ -18,7 +18,7 @@ on hover or focus) and DIR/atlas.png.
 
 from __future__ import annotations
 
-from ._common import add_model_args, add_parser, default_output, model_from_args
+from ._common import add_model_args, add_output_flags, add_parser, check_output, default_output, model_from_args, print_json
 
 
 def register(sub) -> None:
@@ -34,7 +34,8 @@ def register(sub) -> None:
     p.add_argument("--per-image", action="store_true", help="one vector per image (mean over positions)")
     p.add_argument("--fv-steps", type=int, default=64, metavar="N", help="steps per cell visualization (default 64; 0 skips)")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="sampling, embedding and rendering seed (default 0)")
-    p.add_argument("-o", "--output", metavar="DIR", help="output folder (default vizcnn-out/MODEL-LAYER-atlas)")
+    add_output_flags(p, "output folder (default vizcnn-out/MODEL-LAYER-atlas)", metavar="DIR",
+                     json="print the cells (grid position, count, most common class and its share) as JSON")
     p.set_defaults(run=run)
 
 
@@ -45,13 +46,21 @@ def run(args) -> int:
     from ..atlas import activation_atlas
 
     model = model_from_args(args)
+    out = Path(args.output) if args.output else default_output(model.name, model.layer(args.layer).name, "atlas", suffix="")
+    check_output(out, folder=True)
     atlas = activation_atlas(
         model, args.layer, args.data, method=args.embedding, grid=args.grid, min_count=args.min_count,
         max_points=args.max_points, per_image=args.per_image, fv_steps=args.fv_steps, seed=args.seed,
+        progress=not (args.quiet or args.json),
     )  # fmt: skip
-    out = Path(args.output) if args.output else default_output(model.name, atlas.layer, "atlas", suffix="")
     page = write_text(out / "index.html", atlas.to_html())
     png = atlas.save(out / "atlas.png")
+    if args.json:
+        print_json({"model": model.name, "layer": atlas.layer, "embedding": atlas.method, "grid": atlas.grid,
+                    "source": atlas.source, "output": str(page), "png": str(png),
+                    "cells": [{"row": c.row, "col": c.col, "count": c.count, "class": c.label, "share": c.share}
+                              for c in atlas.cells]})  # fmt: skip
+        return 0
     s = atlas.seconds
     print(atlas)
     print(f"collect {s['collect']:.1f} s, {atlas.method} {s['embed']:.1f} s, render {len(atlas.cells)} cells {s['render']:.1f} s")

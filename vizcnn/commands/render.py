@@ -113,7 +113,11 @@ def run(args) -> int:
     if args.lr is not None and not 0 < args.lr <= 10:
         raise VizcnnError(f"--lr must be above 0 and at most 10, not {args.lr}.")
     if args.param is not None and args.param not in optvis.param.KINDS:
-        raise VizcnnError(f"unknown --param {args.param!r}: use one of {', '.join(optvis.param.KINDS)}.")
+        import difflib
+
+        close = difflib.get_close_matches(args.param, optvis.param.KINDS, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise VizcnnError(f"unknown --param {args.param!r}.{hint} Use one of {', '.join(optvis.param.KINDS)}.")
     model = model_from_args(args)
     out = output_file(args.output, default_output(model.name, layer_name, spec))
     layer, channels, is_output = _targets(model, layer_name, spec)
