@@ -71,7 +71,7 @@ def test_unknown_key_and_unknown_view_list_what_is_allowed(tmp_path):
         )
     )
     assert "c.toml, line 4: models[0].views[1]: unknown view 'dreams'." in msg
-    assert "Valid views: connections, examples, features, filters." in msg
+    assert "Valid views: connections, examples, features, filters, projections." in msg
 
 
 def test_channel_out_of_range_says_how_many_there_are(tmp_path):
