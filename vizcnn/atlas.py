@@ -268,7 +268,7 @@ def activation_atlas(
     if method not in EMBEDDINGS:
         raise unknown_name("embedding", method, list(EMBEDDINGS))
     for name, value, low in (("grid", grid, 1), ("min_count", min_count, 1), ("max_points", max_points, 10),
-                             ("fv_steps", fv_steps, 0), ("batch", batch, 1)):  # fmt: skip
+                             ("fv_steps", fv_steps, 0), ("batch", batch, 1), ("seed", seed, 0)):  # fmt: skip
         if not isinstance(value, int) or value < low:
             raise VizcnnError(f"{name} must be a whole number of at least {low}, got {value!r}.")
     if grid > 64 or max_points > 200_000:
