@@ -471,7 +471,7 @@ def _channel_page(
             "main": f"img/{c}.png",
             "value": feat["value"],
             "objective": feat.get("objective"), "plain_value": feat.get("plain_value"), "failed": feat.get("failed", False),
-            "diverse_failed": feat.get("diverse_failed", []),
+            "diverse_failed": feat.get("diverse_failed", 0),
             "diverse": [f"img/{Path(d).name}" for d in diverse],
         }
     ex = examples.get((layer.name, c))

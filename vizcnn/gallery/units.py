@@ -109,8 +109,10 @@ def _compute_features(model, unit: WorkUnit, cache: ResultCache) -> None:
         }  # fmt: skip
         if diverse is not None:
             per = len(diverse.images) // len(unit.channels)
-            entry["diverse"] = [b64(png(diverse.image(i * per + j))) for j in range(per)]
-            entry["diverse_failed"] = [bool(diverse.failed[i * per + j]) for j in range(per)]
+            # a failed diverse render shows nothing about the channel: it is left out, and the page says how many
+            kept = [i * per + j for j in range(per) if not diverse.failed[i * per + j]]
+            entry["diverse"] = [b64(png(diverse.image(k))) for k in kept]
+            entry["diverse_failed"] = per - len(kept)
         cache.put(
             "gallery-features", entry_key("features", unit, unit.layer, ch, o), json.dumps(entry).encode(), ".json"
         )
