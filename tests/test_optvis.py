@@ -282,7 +282,7 @@ def test_cli_render_writes_grid_and_json(tmp_path):
     "target, message",
     [("conv1:16", "channel 16 is out of range"), ("fc2:seven", "unknown class 'seven'"),
      ("conv1:edges", "class names work only for the output layer"), ("conv9:0", "unknown layer 'conv9'"),
-     ("conv1", "write LAYER:CHANNELS"), ("fc2:3 --size 40", "use size 28")],
+     ("conv1", "write LAYER:CHANNELS"), ("fc2:3 --size 40", "use --size 28")],
 )  # fmt: skip
 def test_cli_bad_targets_exit_2(target, message, tmp_path):
     code, _, err = run_cli("render", "mnist-cnn", *target.split(), "--steps", "1", "-o", str(tmp_path / "x.png"))

@@ -179,8 +179,8 @@ def _check_size(
     if size != model.input.size and not _runs_at(model, size, modules or {}):
         if given:  # e.g. a ViT, or a linear layer after a flatten: only the model's own size fits
             raise VizcnnError(
-                f"{model.name} cannot take {size}x{size} images up to the layers this objective reads, only its own "
-                f"{model.input.size}x{model.input.size}: use size {model.input.size} (--size {model.input.size}, or leave --size out)."
+                f"{model.name} cannot take {size}x{size} images, only its own {model.input.size}x{model.input.size}: "
+                f"use --size {model.input.size} (or leave --size out); the layers this objective reads need that size."
             )
         size = model.input.size
     return int(size)
