@@ -86,6 +86,8 @@ class Recipe:
             if changes["transforms"] != "none":
                 raise ValueError(f"transforms must be a Transforms or 'none', not {changes['transforms']!r}.")
             changes["transforms"] = None
+        if changes.get("position", self.position) != self.position:
+            changes.setdefault("why", "")  # the reason was for the default position
         return dataclasses.replace(self, **changes)
 
     def penalty(self) -> Objective | None:
