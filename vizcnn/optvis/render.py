@@ -465,5 +465,6 @@ def render_channels(
     labels = [f"{name}:{c}" for c in channels for _ in range(reps)]
     return RenderResult(
         images, labels, values, [c for c in channels for _ in range(reps)],
-        title=f"{model.name} {name}, objective: {recipe.caption}", baselines=baselines, objective=recipe.caption,
+        title=f"{model.name} {name}, objective: {recipe.caption}" + (f", {recipe.param} parameterization" if recipe.param != "fourier" else ""),
+        baselines=baselines, objective=recipe.caption,
     )  # fmt: skip
