@@ -98,3 +98,16 @@ def run_cli(*argv: str) -> tuple[int, str, str]:
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
     return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory) -> Path:
+    """The folder written by examples/export_cifar_net.py (.pt2, .pt, .pth), shared by the model-file tests."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("export_cifar_net", ROOT / "examples" / "export_cifar_net.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path_factory.mktemp("cifar_net")
+    module.export(out)
+    return out

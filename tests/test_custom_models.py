@@ -7,7 +7,6 @@ weights hash, same outputs, same layer names) and run through the commands.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import sys
@@ -32,17 +31,6 @@ from .conftest import ROOT, require, run_cli
 
 IMPORT = "examples.cifar_net:build"
 SIZE = "3x32x32"
-
-
-@pytest.fixture(scope="session")
-def exported(tmp_path_factory) -> Path:
-    """The folder written by examples/export_cifar_net.py."""
-    spec = importlib.util.spec_from_file_location("export_cifar_net", ROOT / "examples" / "export_cifar_net.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    out = tmp_path_factory.mktemp("cifar_net")
-    module.export(out)
-    return out
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,6 @@ creates the marker); the others that vizcnn refuses each file with exit status
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import os
@@ -52,17 +51,6 @@ def _rewrite(src: Path, dst: Path, change) -> Path:
         for info in zin.infolist():
             zout.writestr(info.filename, change(info.filename.split("/", 1)[1], zin.read(info.filename)))
     return dst
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory) -> Path:
-    """The folder written by examples/export_cifar_net.py (.pt2, .pt, .pth)."""
-    spec = importlib.util.spec_from_file_location("export_cifar_net", ROOT / "examples" / "export_cifar_net.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    out = tmp_path_factory.mktemp("cifar_net")
-    module.export(out)
-    return out
 
 
 def test_the_payload_runs_when_unpickled(tmp_path):
