@@ -89,11 +89,12 @@ class CrashFirstAttempt:
     def map(self, fn, units):
         def crash_once(unit):
             marker = Path(unit.cache_root) / "crashed"
-            if not marker.exists():
-                marker.parent.mkdir(parents=True, exist_ok=True)
-                marker.touch()
-                os._exit(1)
-            return fn(unit)
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            try:  # O_EXCL: of two tasks starting at once, exactly one creates the marker and dies
+                os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                return fn(unit)
+            os._exit(1)
 
         return self.inner.map(crash_once, units)
 
