@@ -135,9 +135,13 @@ def test_picker_heat_maps_links_and_escaping(page_file, browser, xss_model):
     labels = page.eval_on_selector_all("#dx-heats label", "els => els.map(e => e.textContent.trim())")
     assert labels == ["none (the image)", "activation (all channels)", f"attribution to {XSS}0",
                       "attribution to 1", f"attribution to {XSS}0 - 1"]  # fmt: skip
+    assert page.is_hidden("#dx-bar")  # no heat map, no colour bar
     page.check("#dx-heats input[value=attr2]")
     assert page.get_attribute("#dx-image", "data-heat") == "attr2"
     assert page.get_attribute("#dx-image", "src") not in (plain, None)
+    # every heat map comes with its colour bar (values and units), the one of the map shown
+    heats = page_file[1].data()["images"][1]["heats"]
+    assert page.is_visible("#dx-bar") and page.get_attribute("#dx-bar", "src") == heats[3]["bar"] != heats[1]["bar"]
     page.focus("#dx-heats input[value=attr0]")
     page.keyboard.press("ArrowDown")  # radio buttons: the keyboard picks the next heat map
     assert page.get_attribute("#dx-image", "data-heat") == "attr1"

@@ -587,11 +587,19 @@ class DictionaryView:
     groups: NeuronGroups
     attributions: list[Attribution]
 
-    def heat_maps(self) -> list[tuple[str, str, Image.Image]]:
-        """``(key, label, picture)`` of every toggleable heat map: total activation, then each attribution."""
-        maps = [("activation", "activation (all channels)", _heat(self.semantic.image, self.semantic.activations.sum(0), signed=False, size=224))]
+    def heat_maps(self) -> list[tuple[str, str, Image.Image, Image.Image]]:
+        """``(key, label, picture, colour bar)`` of every toggleable heat map: total activation, then each attribution.
+
+        Each map uses its own range (zero to its maximum, or symmetric about zero for attributions), which its bar shows.
+        """
+        total = self.semantic.activations.sum(0)
+        high = max(float(total.max()), 1e-12)
+        maps = [("activation", "activation (all channels)", _heat(self.semantic.image, total, signed=False, size=224),
+                 colorbar(SEQUENTIAL, 0.0, high, f"activation of {self.semantic.layer}, summed over channels", width=224))]
         for i, a in enumerate(self.attributions):
-            maps.append((f"attr{i}", f"attribution to {a.label}", _heat(a.image, a.spatial, signed=True, size=224)))
+            reach = max(float(a.spatial.abs().max()), 1e-12)
+            maps.append((f"attr{i}", f"attribution to {a.label}", _heat(a.image, a.spatial, signed=True, size=224),
+                         colorbar(DIVERGING, -reach, reach, f"attribution to {a.label}, logit units: blue supports, red opposes", width=224)))
         return maps
 
 
@@ -652,7 +660,7 @@ class InteractiveDictionary:
                         for y in range(h)
                         for x in range(w)
                     ],
-                    "heats": [{"key": k, "label": label, "src": _tile(pic, 224)} for k, label, pic in v.heat_maps()],
+                    "heats": [{"key": k, "label": label, "src": _tile(pic, 224), "bar": data_uri(bar)} for k, label, pic, bar in v.heat_maps()],
                     "attr": {
                         "labels": [a.label for a in v.attributions],
                         "values": [[round(float(t), 5) for t in a.spatial.flatten()] for a in v.attributions],

@@ -9,6 +9,7 @@
   var base = document.getElementById("dx-image");
   var cursor = document.getElementById("dx-cursor");
   var heats = document.getElementById("dx-heats");
+  var bar = document.getElementById("dx-bar");
   var where = document.getElementById("dx-where");
   var channels = document.getElementById("dx-channels");
   var groups = document.getElementById("dx-groups");
@@ -59,6 +60,8 @@
     var img = data.images[state.image];
     var heat = img.heats.filter(function (o) { return o.key === state.heat; })[0];
     base.setAttribute("src", heat ? heat.src : img.image);
+    bar.hidden = !heat;
+    if (heat) bar.setAttribute("src", heat.bar);
     base.setAttribute("data-heat", state.heat);
     var p = state.y * img.w + state.x;
     cursor.style.left = (100 * state.x / img.w) + "%";
