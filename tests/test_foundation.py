@@ -226,3 +226,13 @@ def test_render_refuses_a_size_a_vit_cannot_take(tmp_path, monkeypatch):
     from PIL import Image
 
     assert Image.open(tmp_path / "b.png").size[0] > 0
+
+
+def test_layers_counts_every_parameter_of_a_vit():
+    """The total includes parameters that sit in no listed layer (attention in-projections, position embeddings)."""
+    import torchvision
+
+    code, out, err = run_cli("layers", "torchvision:vit_b_16", "--weights", "random")
+    assert code == 0, err
+    expected = torchvision.models.ViT_B_16_Weights.DEFAULT.meta["num_params"]  # torchvision's own count: 86,567,656
+    assert f"total parameters: {expected:,}" in out

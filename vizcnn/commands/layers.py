@@ -50,7 +50,7 @@ def run(args) -> int:
             f"{r.name:<{nw}} {r.path:<{pw}} {r.type:<18} {ksp:<9} {'x'.join(map(str, r.output)):<14} "
             f"{r.weights:>9} {r.biases:>7} {_rf(r):>9} {'' if r.jump is None else r.jump:>5}"
         )
-    total = sum(r.weights + r.biases for r in rows)
+    total = sum(p.numel() for p in model.net.parameters())  # also those of no listed layer (a ViT's attention)
     print(f"total parameters: {total:,}")
     if not exact:
         print("receptive fields: approximate (torch.fx could not trace this network; the chain rule adds up every "

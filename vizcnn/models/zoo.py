@@ -116,6 +116,8 @@ def _torchvision_spec(arch: str, name: str, aliases: Mapping[str, str] | None = 
 
     def build(num_classes: int) -> nn.Module:
         extra = {"aux_logits": False, "init_weights": False} if arch in ("googlenet", "inception_v3") else {}
+        if arch.startswith("vit_"):  # as torchvision's builder does: a ViT for its weights' image size (vit_h_14: 518)
+            extra["image_size"] = weights.meta["min_size"][0]
         return tvm.get_model(arch, weights=None, num_classes=num_classes, **extra)
 
     return ModelSpec(
