@@ -215,15 +215,7 @@ def _shortcut(model, obj: Objective, extra: Objective | None):
 
 def _activations(model, modules, stop: bool, x: torch.Tensor, cap, image: torch.Tensor) -> dict[str, torch.Tensor]:
     cap.clear()
-    try:
-        out = cap.run(x)
-    except RuntimeError as exc:
-        if x.shape[-1] == model.input.size:
-            raise
-        raise VizcnnError(
-            f"{model.name} does not run on {x.shape[-1]} px images up to the layer(s) asked for ({exc}); "
-            f"use size {model.input.size} (--size {model.input.size})."
-        ) from None
+    out = cap.run(x)  # the size was checked up front (_check_size), so a failure here is no user's mistake
     acts = dict(cap)
     acts[IMAGE] = image
     if not stop:
