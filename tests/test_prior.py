@@ -180,3 +180,23 @@ def test_default_params_name_real_layers_and_kinds(name):
         assert kind in optvis.param.KINDS
         if layer != optvis.OUTPUT:  # the class logits: the model's last layer
             assert model.layer(layer).module is list(model.net.modules())[-1]
+
+
+def test_prior_renders_must_beat_the_priors_random_digits(mnist_cnn, shared_mnist):
+    """A flat grey square scores higher on mnist-cnn's "8" logit than any test digit, and no digit the prior
+    draws can beat it: a render through the prior must beat the best of the prior's random digits instead."""
+    digits, labels = mnist(shared_mnist, "test").tensors()
+    with torch.no_grad():
+        best_eight = mnist_cnn(mnist_cnn.input.normalize(digits[labels == 8]))[:, 8].max().item()
+        grey = mnist_cnn(mnist_cnn.input.normalize(torch.full((1, 1, 28, 28), 0.5)))[0, 8].item()
+        flat = mnist_cnn(mnist_cnn.input.normalize(torch.full((1, 1, 28, 28), mnist_cnn.input.mean[0])))[0, 8].item()
+    assert grey > 1.5 * best_eight
+    drawn = prior.random_digits()
+    assert drawn.shape == (256, 1, 28, 28) and torch.equal(drawn, prior.random_digits())  # a fixed draw
+    with torch.no_grad():
+        best_drawn = mnist_cnn(mnist_cnn.input.normalize(drawn)).amax(0).tolist()
+    res = optvis.render_channels(mnist_cnn, "fc2", range(10), steps=256, progress=False)  # `vizcnn render mnist-cnn fc2:0-9`
+    assert res.baselines == pytest.approx(best_drawn, abs=1e-4) and best_drawn[8] < best_eight < grey
+    assert min(v - b for v, b in zip(res.values, res.baselines)) > 0.3 and not any(res.failed)
+    pixels = optvis.render_channels(mnist_cnn, "fc2", [8], steps=0, param="fourier", progress=False)
+    assert pixels.baselines[0] == pytest.approx(max(grey, flat), abs=1e-4)  # the flat squares, for Fourier renders

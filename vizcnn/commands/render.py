@@ -21,8 +21,10 @@ end as a flat square); other layers maximize the channel mean (for a linear
 layer, the unit itself). Images below 64 px (MNIST) get light transforms
 (pad 1, jitter 4, scale 0.95-1.05, rotate -5..5), larger ones lucid's
 standard ones. No regularizer is on by default. The grid's title names the
-objective. A render that ends at or below the objective of a plain image
-(grey or the mean input) is marked FAILED in its caption and in the output.
+objective. A render that ends at or below its baseline, the objective of a
+plain image (grey or the mean input; with --param prior, which draws no plain
+image, the best of 256 random digits the prior draws), is marked FAILED in its
+caption and in the output.
 """
 
 from __future__ import annotations
@@ -149,7 +151,7 @@ def run(args) -> int:
     else:
         print(res.title)
         for lab, v, b, bad in zip(res.labels, res.values, res.baselines, res.failed):
-            print(f"{lab}: {v:.3f}" + (f"  FAILED: at or below a plain image ({b:.3f})" if bad else ""))
+            print(f"{lab}: {v:.3f}" + (f"  FAILED: at or below its baseline ({b:.3f})" if bad else ""))
         print(f"saved {out}")
     return 0
 

@@ -24,7 +24,7 @@ import torch
 from ..errors import unknown_name
 from . import prior as prior_mod
 
-__all__ = ["COLOR_CORRELATION", "KINDS", "Param", "fingerprint", "fourier", "make", "pixel"]
+__all__ = ["COLOR_CORRELATION", "KINDS", "Param", "baseline_images", "fingerprint", "fourier", "make", "pixel"]
 
 Param = tuple[list[torch.Tensor], Callable[[], torch.Tensor]]
 Kind = Literal["fourier", "pixel", "prior"]
@@ -106,6 +106,8 @@ _BUILDERS: dict[str, Builder] = {"fourier": fourier, "pixel": pixel, "prior": pr
 KINDS = tuple(_BUILDERS)
 #: What identifies a parameterization's pictures beyond its name (learned weights), for cache keys.
 _FINGERPRINTS: dict[str, Callable[[], str]] = {"prior": prior_mod.fingerprint}
+#: What a render through a parameterization that cannot draw a flat image must beat (see baseline_images).
+_BASELINES: dict[str, Callable[..., torch.Tensor]] = {"prior": prior_mod.random_digits}
 
 
 def _check(kind: str) -> None:
@@ -131,3 +133,12 @@ def fingerprint(kind: Kind) -> str:
     """``kind``, plus a digest of its weights for learned parameterizations (cache keys)."""
     _check(kind)
     return _FINGERPRINTS.get(kind, lambda: kind)()
+
+
+def baseline_images(kind: Kind, device: torch.device | str) -> torch.Tensor | None:
+    """``(K, C, H, W)`` images a render through ``kind`` must beat under its objective (the best of
+    them), when ``kind`` cannot draw the flat grey and mean-input images every other render is
+    measured against: the learned prior's random digits. ``None`` for the kinds that can."""
+    _check(kind)
+    builder = _BASELINES.get(kind)
+    return builder(device) if builder is not None else None

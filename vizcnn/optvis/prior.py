@@ -30,7 +30,7 @@ from torch import nn
 from ..errors import VizcnnError, WeightsNotFoundError
 from ..models.weights import load_into, read_state_dict
 
-__all__ = ["IMAGE_SHAPE", "ZDIM", "Decoder", "load_decoder", "prior", "weights_path", "fingerprint"]
+__all__ = ["IMAGE_SHAPE", "ZDIM", "Decoder", "fingerprint", "load_decoder", "prior", "random_digits", "weights_path"]
 
 #: Latent dimensions and the image the decoder draws.
 ZDIM = 16
@@ -109,6 +109,18 @@ def fingerprint() -> str:
     path = weights_path()
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path.is_file() else "missing"
     return f"prior@{digest}"
+
+
+def random_digits(device: torch.device | str = "cpu", draws: int = 256) -> torch.Tensor:
+    """``draws`` digits ``(draws, 1, 28, 28)`` the prior draws from random codes on the shell (a fixed
+    seed): a render through the prior failed if it ends at or below the best of them under its objective
+    (optimizing should beat sampling). The flat grey and mean-input squares that other renders must beat
+    are nothing the prior can draw, and a flat square is a strong "8" for mnist-cnn (logit 14.8 for grey,
+    twice the best test digit's 6.5): against them every class-8 render through the prior would fail."""
+    decoder = load_decoder(device)
+    codes = torch.randn((draws, ZDIM), generator=torch.Generator().manual_seed(0)).to(device)
+    with torch.no_grad():
+        return decoder(decoder.to_shell(codes))
 
 
 def prior(

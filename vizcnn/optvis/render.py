@@ -48,7 +48,7 @@ from .transforms import Transforms, standard
 __all__ = ["ENGINE_VERSION", "RenderResult", "render", "render_channels", "render_size"]
 
 #: Part of every cache key: bump it when a change to the engine changes the pictures.
-ENGINE_VERSION = 4
+ENGINE_VERSION = 5
 
 
 @dataclass
@@ -62,9 +62,11 @@ class RenderResult(PNGResult):
             on the untransformed image, without regularizers.
         channels: the channel each image shows (``None`` for free objectives).
         title: caption of the grid.
-        baselines: the same objective on a plain image (the higher of grey 0.5
-            and the model's mean input) per image: a render that ends at or
-            below it failed, and every caption says so.
+        baselines: per image, what the render must beat: the same objective on
+            a plain image (the higher of grey 0.5 and the model's mean input),
+            or, for the learned prior, which draws neither, on the best of its
+            256 random digits. A render that ends at or below it failed, and
+            every caption says so.
         objective: what each image maximizes, in words (``centre neuron (affine in the image)``).
     """
 
@@ -94,7 +96,7 @@ class RenderResult(PNGResult):
         tile = size * max(1, round(112 / size)) if size < 112 else size
         title = self.title
         if any(self.failed):
-            title = f"{title or ''}  [{sum(self.failed)} FAILED: at or below a plain image]".strip()
+            title = f"{title or ''}  [{sum(self.failed)} FAILED: at or below its baseline]".strip()
         return image_grid([self.image(i) for i in range(len(self))], self.captions, tile_size=tile, title=title)
 
     @property
@@ -243,7 +245,8 @@ def _optimize(
     precision: str,
 ) -> tuple[torch.Tensor, list[float]]:
     """Maximize ``obj + extra``; return the final images ``(N, C, S, S)`` on CPU, ``obj`` per image on
-    them and ``obj`` per image on the plain images (the higher of grey and the mean input)."""
+    them and the baseline per image: ``obj`` on the plain images (the higher of grey and the mean
+    input), or the best of the parameterization's :func:`~.param.baseline_images`)."""
     if steps < 0:
         raise VizcnnError(f"steps must be 0 or more, not {steps}.")
     if precision not in ("float32", "bfloat16"):
@@ -295,7 +298,11 @@ def _optimize(
         with torch.no_grad():
             final = image_f()
             values = obj(_activations(model, modules, stop, (final - mean) / std, cap, final), model)
+            drawn = param_mod.baseline_images(param, device)  # the learned prior: its best random digit
             baseline = torch.maximum(grey_v, mean_v)
+            if drawn is not None:
+                per_draw = [d.expand(shape) for d in drawn.unsqueeze(1)]
+                baseline = torch.stack([obj(_activations(model, modules, stop, (d - mean) / std, cap, d), model) for d in per_draw]).amax(0)
     return final.detach().cpu(), [float(v) for v in values.cpu()], [float(v) for v in baseline.cpu()]
 
 
