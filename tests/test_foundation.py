@@ -236,3 +236,20 @@ def test_layers_counts_every_parameter_of_a_vit():
     assert code == 0, err
     expected = torchvision.models.ViT_B_16_Weights.DEFAULT.meta["num_params"]  # torchvision's own count: 86,567,656
     assert f"total parameters: {expected:,}" in out
+
+
+def test_random_weights_are_the_same_network_in_every_process():
+    """torch seeds each process differently; an untrained network (and so every render of it) must not change."""
+    code = (
+        "import torch, vizcnn\n"
+        "for name in ('lenet', 'torchvision:resnet18'):\n"
+        "    net = vizcnn.load_model(name, 'random', device='cpu').net\n"
+        "    print(sum(float(p.detach().double().abs().sum()) for p in net.parameters()))\n"
+    )
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout for _ in range(2)]
+    assert runs[0] == runs[1] and len(runs[0].split()) == 2
+    state = torch.get_rng_state()
+    here = [sum(float(p.detach().double().abs().sum()) for p in load_model(n, "random", device="cpu").net.parameters())
+            for n in ("lenet", "torchvision:resnet18")]  # fmt: skip
+    assert [float(v) for v in runs[0].split()] == here
+    assert torch.equal(torch.get_rng_state(), state)  # the caller's random stream is left alone

@@ -32,6 +32,9 @@ from .weights import cached_weights, load_into, read_state_dict, torch_hub_check
 
 __all__ = ["ModelSpec", "register_model", "list_models", "get_spec", "load_model", "MNIST_INPUT", "DIGITS"]
 
+#: ``weights="random"`` networks are initialized from this seed (torch's own default seed changes with
+#: every process), so an untrained network, and every render of it, is the same in every run.
+RANDOM_WEIGHTS_SEED = 0
 MNIST_INPUT = InputSpec(channels=1, size=28, mean=(0.1307,), std=(0.3081,))
 DIGITS = tuple(str(d) for d in range(10))
 
@@ -223,13 +226,28 @@ def load_model(
     if is_url(weights):
         weights = cached_weights(str(weights))
     name = os.fspath(name) if isinstance(name, os.PathLike) else name
+    with torch.random.fork_rng(devices=[]):  # random weights: the same untrained network in every process
+        torch.manual_seed(RANDOM_WEIGHTS_SEED)
+        net, model_input, names, source, spec_aliases, default_params = _build(
+            name, weights, device, input_size, mean, std, categories
+        )
+    name = name if isinstance(name, str) else type(name).__name__
+    if not isinstance(net, torch.jit.ScriptModule):
+        _switch_off_inplace(net)
+    aliases = dict(spec_aliases) or derive_aliases(net, model_input.shape)
+    return Model(name=name, net=net, input=model_input, categories=names, aliases=aliases, weights=source,
+                 default_params=dict(default_params))
+
+
+def _build(name, weights, device: torch.device, input_size, mean, std, categories) -> tuple:
+    """:func:`load_model`'s network, input, class names, weights source, layer aliases and default
+    parameterizations, for checked arguments."""
     default_params: Mapping[str, str] = {}
     if not isinstance(name, str) or (name not in _REGISTRY and custom.is_custom(name)):
         net, model_input, names, source = custom.build_custom(
             name, weights, device, input_size=input_size, mean=mean, std=std, categories=categories
         )
-        name = name if isinstance(name, str) else type(name).__name__
-        spec_aliases: Mapping[str, str] = {}
+        return net, model_input, names, source, {}, default_params
     else:
         spec = get_spec(name)
         net = spec.build(len(spec.categories)).eval()  # eval before the forward passes below (BatchNorm statistics)
@@ -251,11 +269,7 @@ def load_model(
             custom.output_shape(net, model_input, guessed=False, what=name)
         spec_aliases = spec.aliases
         default_params = spec.default_params
-    if not isinstance(net, torch.jit.ScriptModule):
-        _switch_off_inplace(net)
-    aliases = dict(spec_aliases) or derive_aliases(net, model_input.shape)
-    return Model(name=name, net=net, input=model_input, categories=names, aliases=aliases, weights=source,
-                 default_params=dict(default_params))
+    return net, model_input, names, source, spec_aliases, default_params
 
 
 def _classes_through_prior(logits: str) -> dict[str, str]:

@@ -23,6 +23,7 @@ no ImageNet weights here).
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from torch import nn
@@ -31,13 +32,17 @@ from ..models.layers import forward_order, is_kind
 from .objectives import POSITIONS, Objective, blur, l1, l2, total_variation
 from .transforms import Transforms, light, standard
 
-__all__ = ["Recipe", "is_affine_in_image", "recipe_for"]
+__all__ = ["SCHEDULES", "Recipe", "is_affine_in_image", "recipe_for"]
 
 #: Modules that keep a network affine in its input (in eval mode).
 _AFFINE = (nn.Conv2d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d, nn.Flatten, nn.Dropout, nn.Identity, nn.AvgPool2d)
 
 #: Images below this side get the small-image settings.
 SMALL = 64
+
+#: Learning-rate schedules by name: the factor on ``lr`` at step ``t`` of ``n``. ``cosine`` decays
+#: from ``lr`` to 0 over the steps (Loshchilov and Hutter's SGDR without restarts).
+SCHEDULES = {"constant": lambda t, n: 1.0, "cosine": lambda t, n: 0.5 * (1 + math.cos(math.pi * t / n))}
 
 #: Readable name of each position, for captions.
 POSITION_NAMES = {"mean": "channel mean", "centre": "centre neuron"}
@@ -52,7 +57,8 @@ class Recipe:
         why: a few words on why ``position`` was chosen, for captions.
         param: parameterization (any kind :func:`vizcnn.optvis.param.make` knows).
         transforms: robustness transforms, or ``None``.
-        lr: Adam learning rate.
+        lr: Adam learning rate (at the start of the schedule).
+        schedule: learning-rate schedule, a name in :data:`SCHEDULES`.
         start: ``best`` (the better of the two plain images, per image), ``mean`` (the model's mean input) or ``grey``.
         tv, l1, l2, blur: weights of the regularizers subtracted from the objective.
         diversity: weight of lucid's diversity term when several images per channel are asked for.
@@ -63,6 +69,7 @@ class Recipe:
     param: str = "fourier"
     transforms: Transforms | None = None
     lr: float = 0.05
+    schedule: str = "constant"
     start: str = "best"
     tv: float = 0.0
     l1: float = 0.0
@@ -76,6 +83,8 @@ class Recipe:
         for name in ("tv", "l1", "l2", "blur", "diversity"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"the {name} weight must be 0 or more, not {getattr(self, name)}.")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, not {self.schedule!r}.")
         if not self.lr > 0:
             raise ValueError(f"the learning rate must be positive, not {self.lr}.")
 
