@@ -32,9 +32,11 @@ speed-up (process time, all threads) is printed too: on a machine shared with
 other jobs it is steadier than the wall-clock one.
 
 ``--ttq`` measures time-to-quality instead: lucent renders each layer's
-channels for ``--steps`` steps (256); vizcnn renders them with each step count
-of ``--ladder`` in turn (each a full render from scratch) until every channel
-reaches the final objective lucent reached for it. Per channel the ratio is
+channels for ``--steps`` steps (256); vizcnn renders them, with lucent's
+objective and transforms but its own default learning rate (0.2 from 64 px
+up, where lucid and lucent use 0.05; ``--lr`` sets another), with each step
+count of ``--ladder`` in turn (each a full render from scratch) until every
+channel reaches the final objective lucent reached for it. Per channel the ratio is
 lucent's time per channel over the time per channel of vizcnn's first render
 that reached it; the JSON line has the geometric mean over all channels and
 how many reached it at all (a channel that never does counts with the
@@ -55,6 +57,9 @@ import torch
 import vizcnn
 from vizcnn import optvis
 from vizcnn.hooks import forward_to
+
+#: lucent's Adam learning rate (lucid's); vizcnn uses it too in the equal-steps comparison.
+LUCENT_LR = 0.05
 
 
 def final_objective(model, layer: str, channels: list[int], images: torch.Tensor) -> list[float]:
@@ -98,10 +103,12 @@ def run_lucent(model, layer: str, channels: list[int], steps: int, size: int, se
 
 
 def run_vizcnn(
-    model, layer: str, channels: list[int], steps: int, size: int, seed: int, precision: str = "float32", lr: float = 0.05
+    model, layer: str, channels: list[int], steps: int, size: int, seed: int, precision: str = "float32",
+    lr: float | None = LUCENT_LR,
 ) -> torch.Tensor:
     """vizcnn with lucent's objective and transforms (the channel mean, lucid's standard chain), not its
-    per-layer defaults (conv1's default is its centre neuron without transforms)."""
+    per-layer defaults (conv1's default is its centre neuron without transforms); ``lr=None``: its default
+    learning rate for the size (0.2 from 64 px up)."""
     res = optvis.render_channels(
         model, layer, channels, steps=steps, size=size, seed=seed, progress=False, precision=precision,
         position="mean", transforms=optvis.standard(size), lr=lr,
@@ -110,7 +117,7 @@ def run_vizcnn(
 
 
 def time_to_quality(model, layer: str, channels: list[int], size: int, seed: int, targets: list[float],
-                    ladder: list[int], lr: float) -> list[dict]:
+                    ladder: list[int], lr: float | None) -> list[dict]:
     """Per channel: the fewest steps of the ladder whose final objective reaches ``targets[i]`` and the
     time of that render per channel (all channels run together, so each gets its share)."""
     found: list[dict | None] = [None] * len(channels)
@@ -142,8 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     p.add_argument("--ttq", action="store_true",
                    help="time-to-quality instead: lucent runs --steps (256) steps, vizcnn the fewest ladder steps that reach it")
-    p.add_argument("--ladder", default="16,32,64,128,256", help="vizcnn step counts tried in time-to-quality")
-    p.add_argument("--lr", type=float, default=0.05, help="vizcnn's learning rate (lucent: 0.05)")
+    p.add_argument("--ladder", default="16,24,32,48,64,96,128,192,256", help="vizcnn step counts tried in time-to-quality")
+    p.add_argument("--lr", type=float, help="vizcnn's learning rate in --ttq (default: its own for the size, 0.2 at 128 px; "
+                   "lucent: 0.05); the equal-steps comparison always uses lucent's 0.05")
     args = p.parse_args(argv)
     if args.ttq:
         return main_ttq(args)
@@ -206,7 +214,7 @@ def main_ttq(args) -> int:
     ladder = [int(s) for s in args.ladder.split(",")]
     print(
         f"time-to-quality: AlexNet (random weights), {torch.get_num_threads()} threads, {args.channels} channels per "
-        f"layer, {args.size} px; lucent {args.lucent}, {args.steps} steps; vizcnn lr {args.lr}, ladder {ladder}"
+        f"layer, {args.size} px; lucent {args.lucent}, {args.steps} steps; vizcnn lr {args.lr or 'default'}, ladder {ladder}"
     )
     run_lucent(model, "conv1", channels[:1], 2, args.size, 0, args.lucent == "batched")
     run_vizcnn(model, "conv1", channels[:1], 2, args.size, 0)

@@ -61,6 +61,15 @@ def test_default_objective_fits_the_layer(mnist_cnn, alexnet):
     assert res.values[0] == pytest.approx(float(centre), rel=1e-4)
 
 
+def test_large_renders_reach_lucids_objective_in_half_the_steps():
+    """From 64 px up the default learning rate is 0.2: 48 steps beat 96 at lucid's 0.05, channel by channel."""
+    model = vizcnn.load_model("alexnet", "random", device="cpu")
+    assert optvis.recipe_for(model, "conv3", 64).lr == 0.2 and optvis.recipe_for(model, "conv3", 28).lr == 0.05
+    fast = optvis.render_channels(model, "conv3", [0, 1, 2], steps=48, size=64, progress=False)
+    lucid = optvis.render_channels(model, "conv3", [0, 1, 2], steps=96, size=64, lr=0.05, progress=False)
+    assert all(f > 1.05 * s > 0 for f, s in zip(fast.values, lucid.values)), (fast.values, lucid.values)
+
+
 @pytest.mark.parametrize("name, weight", [("total_variation", 2.0), ("l1", 20.0), ("l2", 4.0), ("blur", 40.0)])
 def test_regularizer_term_goes_down_when_subtracted(mnist_cnn, name, weight):
     """The same channel render with and without the penalty: the term ends lower with it."""

@@ -19,8 +19,9 @@ first conv layer, with its BatchNorm) maximizes its centre neuron without
 transforms (its channel mean would only depend on the image's brightness and
 end as a flat square); other layers maximize the channel mean (for a linear
 layer, the unit itself). Images below 64 px (MNIST) get light transforms
-(pad 1, jitter 4, scale 0.95-1.05, rotate -5..5), larger ones lucid's
-standard ones. No regularizer is on by default. The grid's title names the
+(pad 1, jitter 4, scale 0.95-1.05, rotate -5..5) and lucid's learning rate
+0.05, larger ones lucid's standard transforms and a learning rate of 0.2,
+which reaches the same objective in fewer steps. No regularizer is on by default. The grid's title names the
 objective. A render that ends at or below its baseline, the objective of a
 plain image (grey or the mean input; with --param prior, which draws no plain
 image, the best of 256 random digits the prior draws), is marked FAILED in its
@@ -61,7 +62,7 @@ def register(sub) -> None:
     p.add_argument("--l1", type=float, metavar="W", help="weight of the L1 penalty on the image (distance to the mean input; default 0)")
     p.add_argument("--l2", type=float, metavar="W", help="weight of the L2 penalty on the image (default 0)")
     p.add_argument("--blur", type=float, metavar="W", help="weight of lucid's blur-each-step term (default 0)")
-    p.add_argument("--lr", type=float, help="Adam learning rate (default 0.05)")
+    p.add_argument("--lr", type=float, help="Adam learning rate (default 0.05 below 64 px, as lucid; 0.2 from 64 px up, which reaches the same objective in fewer steps)")
     p.add_argument("--start", choices=["best", "mean", "grey"], help="start near the better plain image for each channel (default), the mean input, or grey")
     p.add_argument(
         "--precision", choices=["float32", "bfloat16"], default="float32",

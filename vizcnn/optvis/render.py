@@ -42,7 +42,7 @@ from . import param as param_mod
 from .fastconv import space_to_depth
 from .objectives import IMAGE, OUTPUT, Objective, channels_per_image
 from .objectives import diversity as diversity_term
-from .recipe import SCHEDULES, Recipe, recipe_for
+from .recipe import Recipe, recipe_for
 from .transforms import Transforms, standard
 
 __all__ = ["ENGINE_VERSION", "RenderResult", "render", "render_channels", "render_size"]
@@ -240,7 +240,6 @@ def _optimize(
     param: str,
     transforms: Transforms | None,
     lr: float,
-    schedule: str,
     start: str,
     progress: bool,
     precision: str,
@@ -256,9 +255,6 @@ def _optimize(
     gen = torch.Generator().manual_seed(int(seed))
     if start not in STARTS:
         raise ValueError(f"start must be one of {', '.join(STARTS)}, not {start!r}.")
-    if schedule not in SCHEDULES:
-        raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, not {schedule!r}.")
-    factor = SCHEDULES[schedule]
     mean = torch.tensor(model.input.mean, device=device).view(1, -1, 1, 1)
     std = torch.tensor(model.input.std, device=device).view(1, -1, 1, 1)
     extra_layers = extra.layers if extra is not None else ()
@@ -287,8 +283,6 @@ def _optimize(
         optimizer = torch.optim.Adam(params, lr=lr)
         try:
             for step in range(steps):
-                for group in optimizer.param_groups:
-                    group["lr"] = lr * factor(step, steps)
                 optimizer.zero_grad(set_to_none=True)
                 image = image_f()
                 x = plan.apply(image, step, fill=mean) if plan is not None else image
@@ -323,7 +317,6 @@ def render(
     param: param_mod.Kind | None = None,
     transforms: Literal["standard"] | Transforms | None = "standard",
     lr: float = 0.05,
-    schedule: Literal["constant", "cosine"] = "constant",
     start: Literal["best", "mean", "grey"] = "best",
     progress: bool = True,
     precision: Literal["float32", "bfloat16"] = "float32",
@@ -347,8 +340,7 @@ def render(
             objective's layers (``prior`` for the MNIST models' class logits).
         transforms: ``"standard"`` (lucid's, scaled to ``size``), a
             :class:`Transforms`, or ``None``.
-        lr: Adam learning rate (lucid's 0.05), the start of the ``schedule``.
-        schedule: ``constant`` (lucid's) or ``cosine`` (from ``lr`` down to 0 over the steps).
+        lr: Adam learning rate (lucid's 0.05).
         start: ``best`` (default): start each image near whichever plain image
             scores higher under ``obj``, grey 0.5 or the model's mean input
             (black for MNIST), so the render starts at its baseline;
@@ -371,7 +363,7 @@ def render(
     param = param or model.default_param(obj.layers)
     images, values, baselines = _optimize(
         model, obj, extra, batch=batch, steps=steps, size=size, seed=seed, param=param,
-        transforms=transforms, lr=lr, schedule=schedule, start=start, progress=progress, precision=precision,
+        transforms=transforms, lr=lr, start=start, progress=progress, precision=precision,
     )  # fmt: skip
     labels = list(labels) if labels is not None else [obj.description if batch == 1 else f"#{i}" for i in range(batch)]
     return RenderResult(
@@ -453,8 +445,7 @@ def render_channels(
             extra = spread if extra is None else extra + spread
         res = render(
             model, obj, batch=len(rows), steps=steps, size=size, seed=seed, progress=progress, precision=precision,
-            param=recipe.param, transforms=recipe.transforms, lr=recipe.lr, schedule=recipe.schedule, start=recipe.start,
-            extra=extra,
+            param=recipe.param, transforms=recipe.transforms, lr=recipe.lr, start=recipe.start, extra=extra,
         )  # fmt: skip
         for i, c in enumerate(todo):
             part = slice(i * reps, (i + 1) * reps)
