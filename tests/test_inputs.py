@@ -208,7 +208,7 @@ def test_render_data_is_relative_to_the_spec_and_checked_up_front(tmp_path, monk
 # -- sizes ---------------------------------------------------------------------
 
 def test_channel_ranges_are_checked_before_expansion():
-    from vizcnn.commands._common import parse_channels
+    from vizcnn.errors import parse_channels
 
     with pytest.raises(VizcnnError, match="channel 32 is out of range: this layer has 32 channels"):
         parse_channels("0-999999999999", 32)

@@ -12,7 +12,7 @@ import difflib
 import operator
 from collections.abc import Iterable
 
-__all__ = ["VizcnnError", "WeightsNotFoundError", "expect", "expect_channels", "expect_int", "unknown_name"]
+__all__ = ["VizcnnError", "WeightsNotFoundError", "expect", "expect_channels", "expect_int", "parse_channels", "unknown_name"]
 
 
 class VizcnnError(ValueError):
@@ -90,4 +90,33 @@ def expect_channels(channels: object, name: str = "channels") -> list[int]:
         out.append(n)
     if not out:
         raise VizcnnError(f"{name} is empty; give at least one channel index.")
+    return out
+
+
+def parse_channels(text: str, count: int) -> list[int]:
+    """``5``, ``0-15``, ``1,4,9`` or ``all`` -> channel indices, each checked against ``count``.
+
+    Ranges are checked before they are expanded, so ``0-999999999999`` is an
+    error, not a MemoryError.
+    """
+    text = text.strip()
+    if text == "all":
+        return list(range(count))
+    ranges: list[tuple[int, int]] = []
+    try:
+        for part in text.split(","):
+            if "-" in part.strip()[1:]:
+                lo, hi = part.split("-", 1)
+                ranges.append((int(lo), int(hi)))
+            else:
+                ranges.append((int(part), int(part)))
+    except ValueError:
+        raise VizcnnError(f"cannot read channels {text!r}: use 5, 0-15, 1,4,9 or all.") from None
+    for lo, hi in ranges:
+        bad = lo if lo < 0 else max(lo, count) if hi >= count else None  # the first channel out of range
+        if bad is not None:
+            raise VizcnnError(f"channel {bad} is out of range: this layer has {count} channels (0-{count - 1}).")
+    out = [c for lo, hi in ranges for c in range(lo, hi + 1)]
+    if not out:
+        raise VizcnnError(f"no channels in {text!r}: use 5, 0-15, 1,4,9 or all.")
     return out

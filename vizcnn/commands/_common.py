@@ -12,7 +12,7 @@ from .._io import IMAGE_FORMATS, check_output
 
 __all__ = [
     "PICTURES", "QUIET", "add_parser", "add_model_args", "add_output_flags", "at_least", "check_inputs", "check_output",
-    "default_output", "model_from_args", "output_file", "parse_channels", "print_json",
+    "default_output", "model_from_args", "output_file", "print_json",
 ]  # fmt: skip
 
 #: Suffixes a picture output (-o PNG) may end in.
@@ -155,32 +155,3 @@ def default_output(*parts: str, suffix: str = ".png") -> Path:
     return Path("vizcnn-out") / f"{safe}{suffix}"
 
 
-def parse_channels(text: str, count: int) -> list[int]:
-    """``5``, ``0-15``, ``1,4,9`` or ``all`` -> channel indices, each checked against ``count``.
-
-    Ranges are checked before they are expanded, so ``0-999999999999`` is an
-    error, not a MemoryError.
-    """
-    from ..errors import VizcnnError
-
-    text = text.strip()
-    if text == "all":
-        return list(range(count))
-    ranges: list[tuple[int, int]] = []
-    try:
-        for part in text.split(","):
-            if "-" in part.strip()[1:]:
-                lo, hi = part.split("-", 1)
-                ranges.append((int(lo), int(hi)))
-            else:
-                ranges.append((int(part), int(part)))
-    except ValueError:
-        raise VizcnnError(f"cannot read channels {text!r}: use 5, 0-15, 1,4,9 or all.") from None
-    for lo, hi in ranges:
-        bad = lo if lo < 0 else max(lo, count) if hi >= count else None  # the first channel out of range
-        if bad is not None:
-            raise VizcnnError(f"channel {bad} is out of range: this layer has {count} channels (0-{count - 1}).")
-    out = [c for lo, hi in ranges for c in range(lo, hi + 1)]
-    if not out:
-        raise VizcnnError(f"no channels in {text!r}: use 5, 0-15, 1,4,9 or all.")
-    return out

@@ -14,7 +14,8 @@ the predictions, and the forward pass then stops right after LAYER.
 
 from __future__ import annotations
 
-from ._common import add_model_args, add_output_flags, add_parser, at_least, default_output, model_from_args, output_file, parse_channels, print_json
+from ..errors import parse_channels
+from ._common import add_model_args, add_output_flags, add_parser, at_least, default_output, model_from_args, output_file, print_json
 
 
 def register(sub) -> None:

@@ -56,7 +56,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 from ..activations import channel_count
-from ..errors import VizcnnError, WeightsNotFoundError, unknown_name
+from ..errors import VizcnnError, WeightsNotFoundError, parse_channels, unknown_name
 from ..limits import MAX_SEED
 
 __all__ = [
@@ -310,8 +310,6 @@ def _data_folder(where: _Where, value: Any, path: tuple) -> str:
 
 
 def _channels(where: _Where, value: Any, count: int, path: tuple, needle: str | None = None) -> tuple[int, ...]:
-    from ..commands._common import parse_channels
-
     if isinstance(value, list):
         value = ",".join(str(v) for v in value)
     if isinstance(value, int) and not isinstance(value, bool):
