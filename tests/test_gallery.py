@@ -449,12 +449,17 @@ def test_reports_with_the_same_title_keep_their_own_images(tmp_path):
     text = '[[models]]\nname = "mnist-cnn"\nviews = ["connections"]\nlayers = [{ name = "conv1", channels = "0" }]\n'
     for model in ("mnist-cnn", "lenet"):
         text += f'\n[[reports]]\nkind = "lesson"\nmodel = "{model}"\ndata = "mnist4"\n'
-    build_gallery(_spec(tmp_path, text), tmp_path / "site", progress=False)
+    spec = _spec(tmp_path, text)
+    build_gallery(spec, tmp_path / "site", progress=False)
     reports = tmp_path / "site/reports"
     pages = [(reports / f"{r}-the_MNIST_lesson.html").read_text() for r in (0, 1)]
     for r, page in enumerate(pages):
         assert f'src="{r}-the_MNIST_lesson-robustness.png"' in page and f'src="{1 - r}-the_MNIST_lesson' not in page
     assert "mnist-cnn" in pages[0] and "lenet" in pages[1]
+    for page in pages:  # a way back to the gallery, above the page's own title
+        nav = page[page.index('<nav class="crumbs"'):page.index("</nav>")]
+        assert page.index("<body>") < page.index('<nav class="crumbs"') < page.index("<h1>")
+        assert f'<a href="../index.html">{Path(spec).stem}</a> › the MNIST lesson' in nav
     plots = [(reports / f"{r}-the_MNIST_lesson-robustness.png").read_bytes() for r in (0, 1)]
     assert plots[0] != plots[1]
 

@@ -11,10 +11,10 @@ import io
 from importlib import resources
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from PIL import Image
 
-__all__ = ["render_template", "data_uri", "iframe", "json_script", "script", "stylesheet"]
+__all__ = ["render_template", "data_uri", "iframe", "json_script", "script", "stylesheet", "with_crumbs"]
 
 _ENV = Environment(
     loader=PackageLoader("vizcnn.draw", "templates"),
@@ -71,3 +71,14 @@ def data_uri(image: Image.Image, fmt: str = "PNG") -> str:
     buf = io.BytesIO()
     image.save(buf, format=fmt)
     return f"data:image/{fmt.lower()};base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def with_crumbs(page: str, home: str, href: str, here: str) -> str:
+    """``page`` with a breadcrumb line (``home`` linked to ``href`` > ``here``) at the top of its body, for a
+    self-contained page placed in a gallery; styled inline, since such a page carries its own stylesheet."""
+    nav = (
+        f'<nav class="crumbs" style="font: 13px system-ui, sans-serif; margin: 8px 16px">'
+        f'<a href="{escape(href)}">{escape(home)}</a> › {escape(here)}</nav>'
+    )
+    head, sep, rest = page.partition("<body>")
+    return f"{head}{sep}\n{nav}{rest}" if sep else nav + page

@@ -86,7 +86,7 @@ def _lesson(report: ReportSpec, model, stem: str, _hrefs) -> tuple[str, dict[str
     }
     images = {f"{stem}-{k}.png": png(v.to_image()) for k, v in figures.items()}
     html = render_template(
-        "gallery_lesson.html", css_href="../style.css", root="../", title=report.title, model=model.name,
+        "gallery_lesson.html", css_href="../style.css", title=report.title, model=model.name,
         stem=stem, data=test.source, n=len(test), templates_source=clf.source,
         accuracy={model.name: evaluate(model, test).accuracy, "templates": clf.accuracy(test)},
         robustness=rob.as_dict(), explain={k: v.explain() for k, v in figures.items() if hasattr(v, "explain")},

@@ -41,7 +41,7 @@ from .. import __version__
 from .._io import slug, write_bytes, write_text
 from ..cache import ResultCache
 from ..circuits import Link, connections, conv_chain
-from ..draw.html import render_template
+from ..draw.html import render_template, with_crumbs
 from ..errors import VizcnnError
 from ..progress import progress_bar
 from .executors import Executor, LocalExecutor
@@ -427,7 +427,7 @@ def _write_site(site: _Site, spec: GallerySpec, models: dict[int, Any], cache: R
         html, images = report_page(report, models, cache, stem, hrefs)
         for name, data in images.items():
             site.image(f"reports/{name}", data)
-        site.html(rel, html)
+        site.html(rel, with_crumbs(html, spec.title, "../index.html", report.title))
         reports.append({"title": report.title, "href": rel, "kind": report.kind})
     site.page(
         "index.html",
