@@ -143,7 +143,8 @@ class Step:
 
 # -- drawing ---------------------------------------------------------------
 CELL = 34
-_GREY, _PAD, _RED, _BLUE, _INK = (150, 150, 150), (228, 228, 228), (210, 40, 40), (40, 90, 200), (20, 20, 20)
+# the window (orange) and the cell it fills (teal): not red and blue, which mean supports/opposes in attribution
+_GREY, _PAD, _WINDOW, _CELL, _INK = (150, 150, 150), (228, 228, 228), (230, 120, 0), (0, 140, 120), (20, 20, 20)
 
 
 def _grid_size(t: torch.Tensor) -> tuple[int, int]:
@@ -159,7 +160,7 @@ def _draw_grid(
     title: str = "",
     pad: int = 0,
     box: tuple[int, int, int, int] | None = None,
-    box_color: tuple[int, int, int] = _RED,
+    box_color: tuple[int, int, int] = _WINDOW,
     shown: int | None = None,
 ) -> None:
     """Numbers in cells; ``pad`` rim cells greyed, ``box`` = (top, left, h, w) outlined, first ``shown`` cells filled."""
@@ -321,7 +322,7 @@ class ConvDemo(_SlidingWindow):
             ("input" + (", zero padded" if self.padding else ""), self.padded, {"pad": self.padding, "box": box}),
             ("kernel", self.kernel, {}),
             *panels,
-            ("output", self.output[None], {"shown": shown, "box": out_box, "box_color": _BLUE}),
+            ("output", self.output[None], {"shown": shown, "box": out_box, "box_color": _CELL}),
         ]
         return self._layout(grids, caption)
 
@@ -365,7 +366,7 @@ class PoolDemo(_SlidingWindow):
         return self._layout(
             [
                 ("input" + (" (padded)" if self.padding else ""), self.padded, {"pad": self.padding, "box": box}),
-                (f"{self.mode} pool output", self.output[None], {"shown": shown, "box": out_box, "box_color": _BLUE}),
+                (f"{self.mode} pool output", self.output[None], {"shown": shown, "box": out_box, "box_color": _CELL}),
             ],
             caption,
         )
@@ -546,9 +547,9 @@ class PaddingDemo(PNGResult):
         for i in range(o):
             for j in range(o):
                 cx, cy = margin + j * s * cell + half, top + i * s * cell + half
-                draw.ellipse([cx - 5, cy - 5, cx + 5, cy + 5], fill=_BLUE)
-        draw.rectangle([margin, top, margin + self.kernel * cell, top + self.kernel * cell], outline=_RED, width=3)
-        draw_text(draw, (margin, top + side + 8), f"dots: {o * o} window centres; red: window 1", font=font(12), fill=_INK)
+                draw.ellipse([cx - 5, cy - 5, cx + 5, cy + 5], fill=_CELL)
+        draw.rectangle([margin, top, margin + self.kernel * cell, top + self.kernel * cell], outline=_WINDOW, width=3)
+        draw_text(draw, (margin, top + side + 8), f"dots: {o * o} window centres; orange: window 1", font=font(12), fill=_INK)
         return canvas
 
     def frames(self) -> list[Image.Image]:
