@@ -4,17 +4,24 @@ Hooks live only inside the :func:`capture` context manager: they are
 registered in a ``try`` and removed in ``finally``, after success and after an
 exception alike. With ``stop=True`` the forward pass ends as soon as every
 requested layer has produced its output, so later layers cost nothing.
+:func:`saved_bytes` measures what such an early-stopped pass keeps for its
+backward pass (a render's memory).
 """
 
 from __future__ import annotations
 
+import itertools
+import math
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import torch
 from torch import nn
 
-__all__ = ["Capture", "capture", "forward_to"]
+from .errors import VizcnnError
+
+__all__ = ["Capture", "capture", "forward_to", "saved_bytes"]
 
 
 class _Stop(Exception):
@@ -82,3 +89,61 @@ def forward_to(model: nn.Module, modules: dict[str, nn.Module], inputs: torch.Te
     if missing:
         raise RuntimeError(f"layers {missing} did not run in the forward pass")
     return dict(cap)
+
+
+#: Measured by network, then by (input shape, device, layers): one pass each.
+_SAVED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def saved_bytes(net: nn.Module, modules: dict[str, nn.Module], shape: tuple[int, ...], device: object = None) -> int:
+    """Bytes autograd keeps for the backward pass of one input of ``shape`` ``(C, H, W)`` that needs a
+    gradient, through ``net`` with its parameters frozen, up to ``modules`` (all of it for none).
+
+    What a render's backward pass needs besides gradients: every tensor an operation saves,
+    functional ones and attention's score matrices included, each storage once; parameters and
+    buffers are not counted (already in memory). Measured once per network, shape and layers by
+    saved-tensor hooks that count and keep nothing, so the pass itself takes no more memory than
+    one without gradients. A network that fails on a zero image is estimated as 64 times its input.
+    """
+    key = (tuple(shape), str(device), tuple((name, id(m)) for name, m in modules.items()))
+    try:
+        known = _SAVED.setdefault(net, {})
+    except TypeError:  # not weakly referenceable: measure every time
+        known = {}
+    if key not in known:
+        known[key] = _measure_saved(net, modules, tuple(shape), device)
+    return known[key]
+
+
+def _measure_saved(net: nn.Module, modules: dict[str, nn.Module], shape: tuple[int, ...], device: object) -> int:
+    resident = {t.untyped_storage().data_ptr() for t in itertools.chain(net.parameters(), net.buffers())}
+    seen: dict[int, weakref.ref] = {}  # storage address -> a tensor on it, while that tensor lives
+    total = 0
+
+    def pack(t: torch.Tensor) -> None:
+        nonlocal total
+        storage = t.untyped_storage()
+        address = storage.data_ptr()
+        if address in resident or address == 0:
+            return None
+        alive = seen.get(address)
+        if alive is None or alive() is None:  # a freed storage's address taken by a new one counts again
+            total += storage.nbytes()
+            seen[address] = weakref.ref(t)
+        return None
+
+    flags = [(p, p.requires_grad) for p in net.parameters()]
+    try:
+        for p, _ in flags:
+            p.requires_grad_(False)
+        x = torch.zeros((1, *shape), device=device, requires_grad=True)
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda _: None), capture(net, modules, stop=True) as cap:
+            cap.run(x)
+    except VizcnnError:  # e.g. a TorchScript model, which takes no hooks: its message says what to do
+        raise
+    except Exception:  # noqa: BLE001 - whatever the network raises: fall back to the input size
+        total = 64 * 4 * math.prod(shape)
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+    return max(total, 4 * math.prod(shape))
