@@ -2,14 +2,18 @@
 
     PYTHONPATH=. python benchmarks/render_memory.py                     # the small cases (minutes)
     PYTHONPATH=. python benchmarks/render_memory.py --big               # plus the three largest torchvision models
-    PYTHONPATH=. python benchmarks/render_memory.py --cases 'resnet18,conv1,224,1'
+    PYTHONPATH=. python benchmarks/render_memory.py --cases 'torchvision:resnet18,layer1,224,4' --steps 32
 
 Each case runs in a fresh process: it loads the model (random weights),
 notes the resident memory, resets the kernel's peak (``/proc/self/clear_refs``)
-and renders ``batch`` channels for 2 steps at ``size`` px, then reads the peak
+and renders ``batch`` channels for 2 steps (``--steps``) at ``size`` px, then reads the peak
 (``VmHWM``). The baseline is that measured peak over the loaded model; the
-table gives the estimate ``render`` checks against the free memory as a ratio
-to it (it must stay above 1: the estimate is an upper bound).
+table gives two estimates as ratios to it: ``old``, the one ``render`` used
+before (six times every module's output over the whole network, plus 64 bytes
+a pixel), and ``new``, :func:`vizcnn.optvis.render.render_bytes`, what it
+checks now (it must stay above 1: the estimate is an upper bound). The memory
+check itself is switched off in the child, so that a case the estimate would
+refuse is still measured.
 """
 
 from __future__ import annotations
@@ -53,7 +57,7 @@ def _kib(field: str) -> int:
     raise RuntimeError(f"no {field} in /proc/self/status")
 
 
-def _case(name: str, layer: str, size: int, batch: int) -> dict:
+def _case(name: str, layer: str, size: int, batch: int, steps: int) -> dict:
     """In the child process: one render, its peak and the estimates."""
     import torch
 
@@ -70,30 +74,25 @@ def _case(name: str, layer: str, size: int, batch: int) -> dict:
     loaded = _kib("VmRSS")
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # resets VmHWM to the current resident size
-    render_channels(model, layer, list(range(batch)), steps=2, size=size, progress=False)
+    render_channels(model, layer, list(range(batch)), steps=steps, size=size, progress=False)
     peak = _kib("VmHWM") - loaded
     old = 6 * batch * (size / model.input.size) ** 2 * activation_bytes(model.net, model.input.shape, model.device) + 64 * batch * size * size
-    new = _estimate(model, layer, size, batch)
-    return {"model": name, "layer": layer, "size": size, "batch": batch, "peak": peak, "old": old, "new": new}
-
-
-def _estimate(model, layer: str, size: int, batch: int) -> float | None:
-    """What ``render`` checks now (None before the estimate had a public form)."""
-    fn = getattr(importlib.import_module("vizcnn.optvis.render"), "render_bytes", None)
-    return float(fn(model, size, batch, {layer: model.layer(layer).module})) if fn else None
+    new = render_mod.render_bytes(model, size, batch, {layer: model.layer(layer).module})
+    return {"model": name, "layer": layer, "size": size, "batch": batch, "steps": steps, "peak": peak, "old": old, "new": new}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--big", action="store_true", help="also the three largest models (about 10 GB each, minutes each)")
+    parser.add_argument("--big", action="store_true", help="also the three largest models (up to 4 GB each, minutes each)")
     parser.add_argument("--only-big", action="store_true", help="only the three largest models")
     parser.add_argument("--cases", help="model,layer,size,batch; several separated by ';'")
+    parser.add_argument("--steps", type=int, default=2, help="render steps per case (default 2)")
     parser.add_argument("--json", metavar="FILE", help="append each case's numbers to FILE as JSON lines")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        name, layer, size, batch = args.child.split(",")
-        print(json.dumps(_case(name, layer, int(size), int(batch))))
+        name, layer, size, batch, steps = args.child.split(",")
+        print(json.dumps(_case(name, layer, int(size), int(batch), int(steps))))
         return
     if args.cases:
         cases = [tuple(c.split(",")) for c in args.cases.split(";")]
@@ -103,17 +102,16 @@ def main() -> None:
     print(f"{'model':<30} {'layer':<34} {'size':>4} {'batch':>5} {'peak GiB':>9} {'old GiB':>8} {'x peak':>7} {'new GiB':>8} {'x peak':>7}")
     for name, layer, size, batch in cases:
         out = subprocess.run(
-            [sys.executable, __file__, "--child", f"{name},{layer},{size},{batch}"],
+            [sys.executable, __file__, "--child", f"{name},{layer},{size},{batch},{args.steps}"],
             capture_output=True, text=True, env={**os.environ, "VIZCNN_OFFLINE": "1"},
         )  # fmt: skip
         if out.returncode != 0:
             print(f"{name:<30} {layer:<34} failed: {' '.join(out.stderr.split()[-40:])}", flush=True)
             continue
         r = json.loads(out.stdout.strip().splitlines()[-1])
-        new = f"{r['new'] / gib:8.3f} {r['new'] / r['peak']:7.2f}" if r["new"] else f"{'-':>8} {'-':>7}"
         print(
             f"{name:<30} {r['layer'][:34]:<34} {size:>4} {batch:>5} {r['peak'] / gib:9.3f} {r['old'] / gib:8.3f} "
-            f"{r['old'] / r['peak']:7.2f} {new}", flush=True,
+            f"{r['old'] / r['peak']:7.2f} {r['new'] / gib:8.3f} {r['new'] / r['peak']:7.2f}", flush=True,
         )  # fmt: skip
         if args.json:
             with open(args.json, "a") as f:
