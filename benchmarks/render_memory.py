@@ -43,6 +43,7 @@ SMALL = [
     ("torchvision:densenet121", "last", 224, 2),
 ]
 BIG = [
+    ("torchvision:efficientnet_b7", "features.0.0", 600, 1),
     ("torchvision:efficientnet_b7", "last", 600, 1),
     ("torchvision:regnet_y_128gf", "last", 384, 1),
     ("torchvision:vit_h_14", "last", 518, 1),
@@ -83,7 +84,7 @@ def _case(name: str, layer: str, size: int, batch: int, steps: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--big", action="store_true", help="also the three largest models (up to 4 GB each, minutes each)")
+    parser.add_argument("--big", action="store_true", help="also the three largest torchvision models (up to 4 GB each, minutes each)")
     parser.add_argument("--only-big", action="store_true", help="only the three largest models")
     parser.add_argument("--cases", help="model,layer,size,batch; several separated by ';'")
     parser.add_argument("--steps", type=int, default=2, help="render steps per case (default 2)")

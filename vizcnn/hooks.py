@@ -4,7 +4,7 @@ Hooks live only inside the :func:`capture` context manager: they are
 registered in a ``try`` and removed in ``finally``, after success and after an
 exception alike. With ``stop=True`` the forward pass ends as soon as every
 requested layer has produced its output, so later layers cost nothing.
-:func:`saved_bytes` measures what such an early-stopped pass keeps for its
+:func:`saved_bytes` measures what a pass up to some layers keeps for its
 backward pass (a render's memory).
 """
 
@@ -15,13 +15,14 @@ import math
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from .errors import VizcnnError
 
-__all__ = ["Capture", "capture", "forward_to", "saved_bytes"]
+__all__ = ["Capture", "Saved", "capture", "forward_to", "saved_bytes"]
 
 
 class _Stop(Exception):
@@ -91,19 +92,29 @@ def forward_to(model: nn.Module, modules: dict[str, nn.Module], inputs: torch.Te
     return dict(cap)
 
 
+class Saved(NamedTuple):
+    """What autograd saves in one forward pass (see :func:`saved_bytes`)."""
+
+    upto: int  #: bytes saved up to the requested layers, each storage once
+    largest: int  #: the largest single storage saved anywhere in the network (the whole pass)
+
+
 #: Measured by network, then by (input shape, device, layers): one pass each.
 _SAVED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def saved_bytes(net: nn.Module, modules: dict[str, nn.Module], shape: tuple[int, ...], device: object = None) -> int:
+def saved_bytes(net: nn.Module, modules: dict[str, nn.Module], shape: tuple[int, ...], device: object = None) -> Saved:
     """Bytes autograd keeps for the backward pass of one input of ``shape`` ``(C, H, W)`` that needs a
-    gradient, through ``net`` with its parameters frozen, up to ``modules`` (all of it for none).
+    gradient, through ``net`` with its parameters frozen, up to ``modules`` (all of it for none); and
+    the largest single tensor it saves over the whole network.
 
     What a render's backward pass needs besides gradients: every tensor an operation saves,
     functional ones and attention's score matrices included, each storage once; parameters and
-    buffers are not counted (already in memory). Measured once per network, shape and layers by
-    saved-tensor hooks that count and keep nothing, so the pass itself takes no more memory than
-    one without gradients. A network that fails on a zero image is estimated as 64 times its input.
+    buffers are not counted (already in memory). The largest tensor bounds a pass without
+    gradients through the whole network (which a render's recipe runs once). Measured once per
+    network, shape and layers, in one pass through the whole network with saved-tensor hooks that
+    count and keep nothing, so it takes no more memory than a pass without gradients. A network
+    that fails on a zero image is estimated as 64 times its input.
     """
     key = (tuple(shape), str(device), tuple((name, id(m)) for name, m in modules.items()))
     try:
@@ -115,13 +126,15 @@ def saved_bytes(net: nn.Module, modules: dict[str, nn.Module], shape: tuple[int,
     return known[key]
 
 
-def _measure_saved(net: nn.Module, modules: dict[str, nn.Module], shape: tuple[int, ...], device: object) -> int:
+def _measure_saved(net: nn.Module, modules: dict[str, nn.Module], shape: tuple[int, ...], device: object) -> Saved:
     resident = {t.untyped_storage().data_ptr() for t in itertools.chain(net.parameters(), net.buffers())}
     seen: dict[int, weakref.ref] = {}  # storage address -> a tensor on it, while that tensor lives
-    total = 0
+    total = largest = 0
+    upto: int | None = None
+    pending = set(modules)
 
     def pack(t: torch.Tensor) -> None:
-        nonlocal total
+        nonlocal total, largest
         storage = t.untyped_storage()
         address = storage.data_ptr()
         if address in resident or address == 0:
@@ -129,21 +142,37 @@ def _measure_saved(net: nn.Module, modules: dict[str, nn.Module], shape: tuple[i
         alive = seen.get(address)
         if alive is None or alive() is None:  # a freed storage's address taken by a new one counts again
             total += storage.nbytes()
+            largest = max(largest, storage.nbytes())
             seen[address] = weakref.ref(t)
         return None
 
+    def make_hook(name: str):
+        def hook(_module, _args, _output) -> None:
+            nonlocal upto
+            pending.discard(name)
+            if not pending and upto is None:  # where the render's forward pass stops
+                upto = total
+
+        return hook
+
     flags = [(p, p.requires_grad) for p in net.parameters()]
+    handles = []
     try:
         for p, _ in flags:
             p.requires_grad_(False)
+        for name, module in modules.items():
+            handles.append(module.register_forward_hook(make_hook(name)))
         x = torch.zeros((1, *shape), device=device, requires_grad=True)
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda _: None), capture(net, modules, stop=True) as cap:
-            cap.run(x)
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda _: None):
+            net(x)
     except VizcnnError:  # e.g. a TorchScript model, which takes no hooks: its message says what to do
         raise
     except Exception:  # noqa: BLE001 - whatever the network raises: fall back to the input size
-        total = 64 * 4 * math.prod(shape)
+        total = largest = 64 * 4 * math.prod(shape)
     finally:
+        for h in handles:
+            h.remove()
         for p, flag in flags:
             p.requires_grad_(flag)
-    return max(total, 4 * math.prod(shape))
+    floor = 4 * math.prod(shape)
+    return Saved(max(total if upto is None else upto, floor), max(largest, floor))
