@@ -252,17 +252,18 @@ def test_a_render_that_fits_still_runs(cwd):
 def test_saved_bytes_counts_what_backward_keeps_up_to_the_layer():
     """By hand, float32 on a 1x8x8 input: a conv keeps its input (256 bytes; its weights are already in memory),
     a ReLU its output (2 or 4 channels: 512 or 1024 bytes); the second conv's input is the first ReLU's
-    output, and a Flatten and a Linear's input are views of it: each storage counts once. The largest
-    tensor is over the whole network, past the layers."""
+    output, and a Flatten and a Linear's input are views of it: each storage counts once. The outputs
+    (10 logits: 40 bytes) are summed over the whole network, past the layers."""
     from torch import nn
 
     from vizcnn.hooks import saved_bytes
 
     net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.Conv2d(2, 4, 3, padding=1), nn.ReLU()).eval()
-    assert saved_bytes(net, {"relu": net[1]}, (1, 8, 8)) == (256 + 512, 1024)  # up to the first ReLU; largest of all
-    assert saved_bytes(net, {}, (1, 8, 8)) == (256 + 512 + 1024, 1024)
+    outputs = 512 + 512 + 1024 + 1024  # every module's output, over the whole network
+    assert saved_bytes(net, {"relu": net[1]}, (1, 8, 8)) == (256 + 512, outputs)  # saved up to the first ReLU
+    assert saved_bytes(net, {}, (1, 8, 8)) == (256 + 512 + 1024, outputs)
     flat = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(128, 10)).eval()
-    assert saved_bytes(flat, {}, (1, 8, 8)) == (256 + 512, 512)
+    assert saved_bytes(flat, {}, (1, 8, 8)) == (256 + 512, 512 + 512 + 512 + 40)
     assert all(p.requires_grad for p in net.parameters())  # unfrozen again
     assert not any(m._forward_hooks for m in net.modules())
 

@@ -93,10 +93,10 @@ def forward_to(model: nn.Module, modules: dict[str, nn.Module], inputs: torch.Te
 
 
 class Saved(NamedTuple):
-    """What autograd saves in one forward pass (see :func:`saved_bytes`)."""
+    """What one forward pass holds (see :func:`saved_bytes`)."""
 
-    upto: int  #: bytes saved up to the requested layers, each storage once
-    largest: int  #: the largest single storage saved anywhere in the network (the whole pass)
+    upto: int  #: bytes autograd saves up to the requested layers, each storage once
+    outputs: int  #: bytes of every leaf module's output over the whole network
 
 
 #: Measured by network, then by (input shape, device, layers): one pass each.
@@ -106,15 +106,15 @@ _SAVED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def saved_bytes(net: nn.Module, modules: dict[str, nn.Module], shape: tuple[int, ...], device: object = None) -> Saved:
     """Bytes autograd keeps for the backward pass of one input of ``shape`` ``(C, H, W)`` that needs a
     gradient, through ``net`` with its parameters frozen, up to ``modules`` (all of it for none); and
-    the largest single tensor it saves over the whole network.
+    the bytes of every leaf module's output over the whole network.
 
-    What a render's backward pass needs besides gradients: every tensor an operation saves,
-    functional ones and attention's score matrices included, each storage once; parameters and
-    buffers are not counted (already in memory). The largest tensor bounds a pass without
-    gradients through the whole network (which a render's recipe runs once). Measured once per
-    network, shape and layers, in one pass through the whole network with saved-tensor hooks that
-    count and keep nothing, so it takes no more memory than a pass without gradients. A network
-    that fails on a zero image is estimated as 64 times its input.
+    The first is what a render's backward pass needs besides gradients: every tensor an operation
+    saves, functional ones included, each storage once; parameters and buffers are not counted
+    (already in memory). The second bounds one pass through the whole network (which a render's
+    recipe runs once, and this measurement too): such a pass holds a few of those outputs at a
+    time. Measured once per network, shape and layers, in one pass through the whole network with
+    saved-tensor hooks that count and keep nothing. A network that fails on a zero image is
+    estimated as 64 times its input.
     """
     key = (tuple(shape), str(device), tuple((name, id(m)) for name, m in modules.items()))
     try:
@@ -129,12 +129,12 @@ def saved_bytes(net: nn.Module, modules: dict[str, nn.Module], shape: tuple[int,
 def _measure_saved(net: nn.Module, modules: dict[str, nn.Module], shape: tuple[int, ...], device: object) -> Saved:
     resident = {t.untyped_storage().data_ptr() for t in itertools.chain(net.parameters(), net.buffers())}
     seen: dict[int, weakref.ref] = {}  # storage address -> a tensor on it, while that tensor lives
-    total = largest = 0
+    total = outputs = 0
     upto: int | None = None
     pending = set(modules)
 
     def pack(t: torch.Tensor) -> None:
-        nonlocal total, largest
+        nonlocal total
         storage = t.untyped_storage()
         address = storage.data_ptr()
         if address in resident or address == 0:
@@ -142,9 +142,14 @@ def _measure_saved(net: nn.Module, modules: dict[str, nn.Module], shape: tuple[i
         alive = seen.get(address)
         if alive is None or alive() is None:  # a freed storage's address taken by a new one counts again
             total += storage.nbytes()
-            largest = max(largest, storage.nbytes())
             seen[address] = weakref.ref(t)
         return None
+
+    def add(_module, _args, output) -> None:
+        nonlocal outputs
+        for t in output if isinstance(output, (tuple, list)) else (output,):
+            if isinstance(t, torch.Tensor):
+                outputs += t.numel() * t.element_size()
 
     def make_hook(name: str):
         def hook(_module, _args, _output) -> None:
@@ -162,17 +167,18 @@ def _measure_saved(net: nn.Module, modules: dict[str, nn.Module], shape: tuple[i
             p.requires_grad_(False)
         for name, module in modules.items():
             handles.append(module.register_forward_hook(make_hook(name)))
+        handles += [m.register_forward_hook(add) for m in net.modules() if not list(m.children())]
         x = torch.zeros((1, *shape), device=device, requires_grad=True)
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda _: None):
             net(x)
     except VizcnnError:  # e.g. a TorchScript model, which takes no hooks: its message says what to do
         raise
     except Exception:  # noqa: BLE001 - whatever the network raises: fall back to the input size
-        total = largest = 64 * 4 * math.prod(shape)
+        total = outputs = 64 * 4 * math.prod(shape)
     finally:
         for h in handles:
             h.remove()
         for p, flag in flags:
             p.requires_grad_(flag)
     floor = 4 * math.prod(shape)
-    return Saved(max(total if upto is None else upto, floor), max(largest, floor))
+    return Saved(max(total if upto is None else upto, floor), max(outputs, floor))

@@ -161,9 +161,10 @@ def render_size(model, size: int | None) -> int:
 #: (kernels, the first passes) plus 1.9 times what autograd saves for the backward pass
 #: (:func:`~vizcnn.hooks.saved_bytes`; the rest is the backward pass's gradients, oneDNN's copies of
 #: activations and the allocator's slack) plus the image, transforms and Adam (64 bytes a pixel);
-#: 3 times leaves a margin. The recipe's one pass through the whole network at its input size
-#: (:func:`~.recipe.is_affine_in_image`) holds a few of its largest tensors at once: 4 times the largest.
-_FIXED_BYTES, _SAVED_FACTOR, _PIXEL_BYTES, _LARGEST_FACTOR = 96 * 2**20, 3.0, 64, 4
+#: 3 times leaves a margin. Before that, one pass through the whole network at its input size (the
+#: recipe's, :func:`~.recipe.is_affine_in_image`, and the measurement's) holds a few of its leaf modules'
+#: outputs at a time: their sum bounds it (this is the peak for an early layer of a large network).
+_FIXED_BYTES, _SAVED_FACTOR, _PIXEL_BYTES = 96 * 2**20, 3.0, 64
 
 
 def render_bytes(model, size: int, batch: int, modules: dict[str, torch.nn.Module]) -> float:
@@ -175,10 +176,8 @@ def render_bytes(model, size: int, batch: int, modules: dict[str, torch.nn.Modul
     expect(model, Model, "model", "a Model from vizcnn.load_model(...)")
     saved = saved_bytes(model.net, modules, model.input.shape, model.device)
     scale = (size / model.input.size) ** 2
-    return (
-        _FIXED_BYTES + _SAVED_FACTOR * batch * scale * saved.upto + _PIXEL_BYTES * batch * size * size
-        + _LARGEST_FACTOR * saved.largest
-    )  # fmt: skip
+    optimizing = _SAVED_FACTOR * batch * scale * saved.upto + _PIXEL_BYTES * batch * size * size
+    return _FIXED_BYTES + max(optimizing, saved.outputs)
 
 
 def _check_size(
