@@ -27,6 +27,7 @@ import sys
 
 #: model, layer ("last": the last Conv2d, the layer benchmarks/zoo_sweep.py renders), size, batch
 SMALL = [
+    ("mnist-cnn", "conv1", 28, 2),
     ("mnist-cnn", "conv3", 28, 8),
     ("mnist-cnn", "conv3", 160, 8),
     ("torchvision:resnet18", "last", 224, 1),

@@ -157,8 +157,8 @@ def render_size(model, size: int | None) -> int:
 
 
 #: A render's peak memory over the loaded model, measured with ``benchmarks/render_memory.py`` on the CPU
-#: (13 zoo and torchvision models, 28 to 600 px, 1 to 8 images, 2 to 64 steps), stayed below a fixed 96 MiB
-#: (kernels, the first passes) plus 1.9 times what autograd saves for the backward pass
+#: (12 zoo and torchvision models, 28 to 600 px, 1 to 8 images, 2 steps; 32 and 64 for four of them), stayed
+#: below a fixed 96 MiB (kernels, the first passes) plus 2 times what autograd saves for the backward pass
 #: (:func:`~vizcnn.hooks.saved_bytes`; the rest is the backward pass's gradients, oneDNN's copies of
 #: activations and the allocator's slack) plus the image, transforms and Adam (64 bytes a pixel);
 #: 3 times leaves a margin. Before that, one pass through the whole network at its input size (the
