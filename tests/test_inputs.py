@@ -268,6 +268,19 @@ def test_saved_bytes_counts_what_backward_keeps_up_to_the_layer():
     assert not any(m._forward_hooks for m in net.modules())
 
 
+def test_the_memory_estimate_needs_no_hooks_for_a_class_render_of_a_torchscript_model(tmp_path):
+    """A TorchScript model runs no Python hooks, but a class logit reads no layer: its render still runs."""
+    from torch import nn
+
+    from vizcnn import optvis
+
+    net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10)).eval()
+    torch.jit.save(torch.jit.script(net), tmp_path / "net.pt")
+    model = vizcnn.load_model(str(tmp_path / "net.pt"), input_size=(3, 32, 32), device="cpu")
+    res = optvis.render(model, optvis.class_logit(3), steps=2, size=32, progress=False)
+    assert res.images.shape == (1, 3, 32, 32) and math.isfinite(res.values[0])
+
+
 #: In a fresh process: the kernel's peak resident memory (VmHWM) of a render over the loaded model, and the estimate.
 _RENDER_PEAK = """
 import json, vizcnn
