@@ -112,9 +112,9 @@ def saved_bytes(net: nn.Module, modules: dict[str, nn.Module], shape: tuple[int,
     saves, functional ones included, each storage once; parameters and buffers are not counted
     (already in memory). The second bounds one pass through the whole network (which a render's
     recipe runs once, and this measurement too): such a pass holds a few of those outputs at a
-    time. Measured once per network, shape and layers, in one pass through the whole network with
-    saved-tensor hooks that count and keep nothing. A network that fails on a zero image is
-    estimated as 64 times its input.
+    time. Measured once per network, shape and layers: one pass through the whole network without
+    gradients, and one up to the layers with saved-tensor hooks that count and keep nothing. A
+    network that fails on a zero image is estimated as 64 times its input.
     """
     key = (tuple(shape), str(device), tuple((name, id(m)) for name, m in modules.items()))
     try:
@@ -130,8 +130,6 @@ def _measure_saved(net: nn.Module, modules: dict[str, nn.Module], shape: tuple[i
     resident = {t.untyped_storage().data_ptr() for t in itertools.chain(net.parameters(), net.buffers())}
     seen: dict[int, weakref.ref] = {}  # storage address -> a tensor on it, while that tensor lives
     total = outputs = 0
-    upto: int | None = None
-    pending = set(modules)
 
     def pack(t: torch.Tensor) -> None:
         nonlocal total
@@ -151,37 +149,30 @@ def _measure_saved(net: nn.Module, modules: dict[str, nn.Module], shape: tuple[i
             if isinstance(t, torch.Tensor):
                 outputs += t.numel() * t.element_size()
 
-    def make_hook(name: str):
-        def hook(_module, _args, _output) -> None:
-            nonlocal upto
-            pending.discard(name)
-            if not pending and upto is None:  # where the render's forward pass stops
-                upto = total
-
-        return hook
-
     flags = [(p, p.requires_grad) for p in net.parameters()]
     handles = []
     try:
         for p, _ in flags:
             p.requires_grad_(False)
-        for name, module in modules.items():
-            handles.append(module.register_forward_hook(make_hook(name)))
-        try:
+        try:  # the whole network without gradients, every leaf's output counted
             handles += [m.register_forward_hook(add) for m in net.modules() if not list(m.children())]
+            with torch.no_grad():
+                net(torch.zeros((1, *shape), device=device))
         except VizcnnError:  # TorchScript runs no hooks: its whole pass is guessed as 64 times the input
             outputs = 64 * 4 * math.prod(shape)
+        finally:
+            for h in handles:
+                h.remove()
+        # up to the layers with a gradient, as a render's forward pass runs: what autograd saves
         x = torch.zeros((1, *shape), device=device, requires_grad=True)
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda _: None):
-            net(x)
-    except VizcnnError:  # e.g. a TorchScript model, which takes no hooks: its message says what to do
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda _: None), capture(net, modules, stop=True) as cap:
+            cap.run(x)
+    except VizcnnError:  # e.g. a TorchScript model asked for a layer: its message says what to do
         raise
     except Exception:  # noqa: BLE001 - whatever the network raises: fall back to the input size
         total = outputs = 64 * 4 * math.prod(shape)
     finally:
-        for h in handles:
-            h.remove()
         for p, flag in flags:
             p.requires_grad_(flag)
     floor = 4 * math.prod(shape)
-    return Saved(max(total if upto is None else upto, floor), max(outputs, floor))
+    return Saved(max(total, floor), max(outputs, floor))
