@@ -99,7 +99,7 @@ class Saved(NamedTuple):
     outputs: int  #: bytes of every leaf module's output over the whole network
 
 
-#: Measured by network, then by (input shape, device, layers): one pass each.
+#: Measured by network, then by (input shape, device, layers): two passes each.
 _SAVED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
