@@ -151,7 +151,8 @@ def test_early_stopped_forward_matches_full_forward(mnist_cnn):
     finally:
         for h in handles:
             h.remove()
-    assert [name for name, grad in calls if grad] == ["conv2"] * 3  # the 3 steps
+    grads = [name for name, grad in calls if grad]  # the 3 steps, and the memory estimate's pass (once per network)
+    assert set(grads) == {"conv2"} and len(grads) >= 3
     assert calls[-1] == ("conv2", False)  # and the final measurement
 
 

@@ -34,8 +34,8 @@ from ..activations import channel_count
 from ..cache import ResultCache, cache_key
 from ..errors import expect, expect_channels, expect_int, VizcnnError
 from ..progress import progress_bar
-from ..hooks import capture, forward_to
-from ..limits import activation_bytes, check_memory, check_seed
+from ..hooks import capture, forward_to, saved_bytes
+from ..limits import check_memory, check_seed
 from ..models import Model
 from ..draw.figure import PNGResult, image_grid, to_uint8
 from . import param as param_mod
@@ -45,7 +45,7 @@ from .objectives import diversity as diversity_term
 from .recipe import Recipe, recipe_for
 from .transforms import Transforms, standard
 
-__all__ = ["ENGINE_VERSION", "RenderResult", "render", "render_channels", "render_size"]
+__all__ = ["ENGINE_VERSION", "RenderResult", "render", "render_bytes", "render_channels", "render_size"]
 
 #: Part of every cache key: bump it when a change to the engine changes the pictures.
 ENGINE_VERSION = 5
@@ -158,11 +158,36 @@ def render_size(model, size: int | None) -> int:
     return int(size)
 
 
+#: A render's peak memory over the loaded model, measured with ``benchmarks/render_memory.py`` on the CPU
+#: (12 zoo and torchvision models, 28 to 600 px, 1 to 8 images, 2 steps; 32 and 64 for four of them), stayed
+#: below a fixed 96 MiB (kernels, the first passes) plus 2 times what autograd saves for the backward pass
+#: (:func:`~vizcnn.hooks.saved_bytes`; the rest is the backward pass's gradients, oneDNN's copies of
+#: activations and the allocator's slack) plus the image, transforms and Adam (64 bytes a pixel);
+#: 3 times leaves a margin. Before that, one pass through the whole network at its input size (the
+#: recipe's, :func:`~.recipe.is_affine_in_image`, and the measurement's) holds a few of its leaf modules'
+#: outputs at a time: their sum bounds it (this is the peak for an early layer of a large network).
+_FIXED_BYTES, _SAVED_FACTOR, _PIXEL_BYTES = 96 * 2**20, 3.0, 64
+
+
+def render_bytes(model, size: int, batch: int, modules: dict[str, torch.nn.Module]) -> float:
+    """Upper bound on the memory a render of ``batch`` images of ``size`` px needs on top of the loaded model,
+    when its forward pass stops after ``modules`` (the layers the objective reads; the whole network for none).
+
+    What autograd saves is measured once per network and layers at the model's input size, and scaled by the pixels.
+    """
+    expect(model, Model, "model", "a Model from vizcnn.load_model(...)")
+    saved = saved_bytes(model.net, modules, model.input.shape, model.device)
+    scale = (size / model.input.size) ** 2
+    optimizing = _SAVED_FACTOR * batch * scale * saved.upto + _PIXEL_BYTES * batch * size * size
+    return _FIXED_BYTES + max(optimizing, saved.outputs)
+
+
 def _check_size(
     model, size: int | None, batch: int = 1, seed: int = 0, steps: int = 1, modules: dict[str, torch.nn.Module] | None = None
 ) -> int:
-    """:func:`render_size`, after checking the arguments, that ``batch`` images of it fit in memory,
-    and that the network runs at that size up to ``modules`` (the layers the objective reads; all of it for none)."""
+    """:func:`render_size`, after checking the arguments, that ``batch`` images of it fit in memory
+    (:func:`render_bytes`), and that the network runs at that size up to ``modules`` (the layers the
+    objective reads; all of it for none)."""
     expect(model, Model, "model", "a Model from vizcnn.load_model(...)")
     if size is not None:
         expect_int(size, "size", 0)
@@ -171,12 +196,7 @@ def _check_size(
     check_seed(seed)
     given = size is not None and size > 0
     size = render_size(model, size)
-    size = size or (model.input.size if model.input.channels == 1 else min(model.input.size, 128))
-    if size < 8:
-        raise VizcnnError(f"image size {size} is too small: use --size 8 or more.")
-    # the network's working set scales with the pixels; forward, backward, transforms and Adam hold ~6 copies
-    scale = (size / model.input.size) ** 2
-    need = 6 * batch * scale * activation_bytes(model.net, model.input.shape, model.device) + 64 * batch * size * size
+    need = render_bytes(model, size, batch, modules or {})
     check_memory(need, f"rendering {batch} image(s) of {size}x{size}", "use a smaller --size, fewer channels or a smaller --diversity", model.device)
     if size != model.input.size and not _runs_at(model, size, modules or {}):
         if given:  # e.g. a ViT, or a linear layer after a flatten: only the model's own size fits
