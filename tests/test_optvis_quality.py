@@ -125,7 +125,7 @@ def test_failed_render_is_marked_in_caption_and_output(tmp_path):
     assert "FAILED" in res.captions[0] and "FAILED" not in res.captions[1]
     code, out, err = run_cli("render", "mnist-cnn", "conv2:0", "--steps", "1", "--lr", "1e-6", "--start", "grey", "--quiet",
                              "-o", str(tmp_path / "g.png"))  # fmt: skip
-    assert code == 0 and "conv2:0: " in out and "FAILED: at or below its baseline" in out, err
+    assert code == 0 and "conv2:0: " in out and "FAILED: at or below its baseline, a plain image (" in out, err
     # grey start, no steps: a real channel below its mean-input value fails too
     grey = optvis.render_channels(vizcnn.load_model("mnist-cnn"), "conv2", [0], steps=0, start="grey", progress=False)
     assert grey.failed == [True] and grey.values[0] < grey.baselines[0]

@@ -198,5 +198,7 @@ def test_prior_renders_must_beat_the_priors_random_digits(mnist_cnn, shared_mnis
     res = optvis.render_channels(mnist_cnn, "fc2", range(10), steps=256, progress=False)  # `vizcnn render mnist-cnn fc2:0-9`
     assert res.baselines == pytest.approx(best_drawn, abs=1e-4) and best_drawn[8] < best_eight < grey
     assert min(v - b for v, b in zip(res.values, res.baselines)) > 0.3 and not any(res.failed)
+    assert res.baseline == "the best of 256 random digits the prior draws"
     pixels = optvis.render_channels(mnist_cnn, "fc2", [8], steps=0, param="fourier", progress=False)
     assert pixels.baselines[0] == pytest.approx(max(grey, flat), abs=1e-4)  # the flat squares, for Fourier renders
+    assert pixels.baseline == "a plain image"

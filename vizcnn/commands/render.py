@@ -144,6 +144,7 @@ def run(args) -> int:
             {
                 "model": model.name, "layer": layer_name, "path": layer.path, "output": str(out),
                 "steps": args.steps, "size": int(res.images.shape[-1]), "seed": args.seed, "objective": res.title,
+                "baseline": res.baseline,  # what each plain_image_value measured
                 "images": [
                     {"channel": c, "label": lab, "value": v, "plain_image_value": b, "failed": bad}
                     for c, lab, v, b, bad in zip(res.channels, res.labels, res.values, res.baselines, res.failed)
@@ -153,7 +154,7 @@ def run(args) -> int:
     else:
         print(res.title)
         for lab, v, b, bad in zip(res.labels, res.values, res.baselines, res.failed):
-            print(f"{lab}: {v:.3f}" + (f"  FAILED: at or below its baseline ({b:.3f})" if bad else ""))
+            print(f"{lab}: {v:.3f}" + (f"  FAILED: at or below its baseline, {res.baseline} ({b:.3f})" if bad else ""))
         print(f"saved {out}")
     return 0
 

@@ -470,7 +470,8 @@ def _channel_page(
         ctx["features"] = {
             "main": f"img/{c}.png",
             "value": feat["value"],
-            "objective": feat.get("objective"), "plain_value": feat.get("plain_value"), "failed": feat.get("failed", False),
+            "objective": feat.get("objective"), "plain_value": feat.get("plain_value"),
+            "baseline": feat.get("baseline", "a plain image"), "failed": feat.get("failed", False),
             "diverse_failed": feat.get("diverse_failed", 0),
             "diverse": [f"img/{Path(d).name}" for d in diverse],
         }

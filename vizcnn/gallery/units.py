@@ -105,7 +105,7 @@ def _compute_features(model, unit: WorkUnit, cache: ResultCache) -> None:
     for i, ch in enumerate(unit.channels):
         entry = {
             "main": b64(png(main.image(i))), "value": float(main.values[i]), "objective": main.objective,
-            "plain_value": float(main.baselines[i]), "failed": bool(main.failed[i]),
+            "plain_value": float(main.baselines[i]), "baseline": main.baseline, "failed": bool(main.failed[i]),
         }  # fmt: skip
         if diverse is not None:
             per = len(diverse.images) // len(unit.channels)

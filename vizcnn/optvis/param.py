@@ -24,7 +24,7 @@ import torch
 from ..errors import unknown_name
 from . import prior as prior_mod
 
-__all__ = ["COLOR_CORRELATION", "KINDS", "Param", "baseline_images", "fingerprint", "fourier", "make", "pixel"]
+__all__ = ["COLOR_CORRELATION", "KINDS", "Param", "baseline_images", "baseline_name", "fingerprint", "fourier", "make", "pixel"]
 
 Param = tuple[list[torch.Tensor], Callable[[], torch.Tensor]]
 Kind = Literal["fourier", "pixel", "prior"]
@@ -106,8 +106,10 @@ _BUILDERS: dict[str, Builder] = {"fourier": fourier, "pixel": pixel, "prior": pr
 KINDS = tuple(_BUILDERS)
 #: What identifies a parameterization's pictures beyond its name (learned weights), for cache keys.
 _FINGERPRINTS: dict[str, Callable[[], str]] = {"prior": prior_mod.fingerprint}
-#: What a render through a parameterization that cannot draw a flat image must beat (see baseline_images).
+#: What a render through a parameterization that cannot draw a flat image must beat (see baseline_images),
+#: and its name in captions; the others must beat a plain image.
 _BASELINES: dict[str, Callable[..., torch.Tensor]] = {"prior": prior_mod.random_digits}
+_BASELINE_NAMES = {"prior": "the best of 256 random digits the prior draws"}
 
 
 def _check(kind: str) -> None:
@@ -142,3 +144,9 @@ def baseline_images(kind: Kind, device: torch.device | str) -> torch.Tensor | No
     _check(kind)
     builder = _BASELINES.get(kind)
     return builder(device) if builder is not None else None
+
+
+def baseline_name(kind: Kind) -> str:
+    """What a render through ``kind`` must beat, in words: ``a plain image`` for all but the learned prior."""
+    _check(kind)
+    return _BASELINE_NAMES.get(kind, "a plain image")

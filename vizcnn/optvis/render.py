@@ -68,6 +68,7 @@ class RenderResult(PNGResult):
             256 random digits. A render that ends at or below it failed, and
             every caption says so.
         objective: what each image maximizes, in words (``centre neuron (affine in the image)``).
+        baseline: what ``baselines`` measured, in words (``a plain image``).
     """
 
     images: torch.Tensor
@@ -77,6 +78,7 @@ class RenderResult(PNGResult):
     title: str | None = None
     baselines: list[float] = field(default_factory=list)
     objective: str = ""
+    baseline: str = "a plain image"
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -387,7 +389,8 @@ def render(
     )  # fmt: skip
     labels = list(labels) if labels is not None else [obj.description if batch == 1 else f"#{i}" for i in range(batch)]
     return RenderResult(
-        images, labels, values, [None] * batch, title=f"{model.name}: {obj.description}", baselines=baselines
+        images, labels, values, [None] * batch, title=f"{model.name}: {obj.description}", baselines=baselines,
+        baseline=param_mod.baseline_name(param),
     )
 
 
@@ -485,5 +488,5 @@ def render_channels(
     return RenderResult(
         images, labels, values, [c for c in channels for _ in range(reps)],
         title=f"{model.name} {name}, objective: {recipe.caption}" + (f", {recipe.param} parameterization" if recipe.param != "fourier" else ""),
-        baselines=baselines, objective=recipe.caption,
+        baselines=baselines, objective=recipe.caption, baseline=param_mod.baseline_name(recipe.param),
     )  # fmt: skip
