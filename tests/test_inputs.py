@@ -453,3 +453,13 @@ def test_python_api_misuse_says_what_was_expected(mnist_cnn):
         with pytest.raises(kind) as info:
             call()
         assert says in str(info.value), (name, str(info.value))
+
+
+@pytest.mark.parametrize("argv", [["arithmetic", "--size", "6"], ["layers", "mnist-cnn"], ["models"]])
+def test_text_commands_refuse_a_picture_name_for_their_output(tmp_path, argv):
+    out = tmp_path / "result.png"
+    code, _, err = run_cli(*argv, "-o", str(out))
+    assert code == 2 and "Traceback" not in err and not out.exists()
+    assert "writes text" in " ".join(err.split()) and ".txt" in err
+    code, _, _ = run_cli(*argv, "-o", str(tmp_path / "result.txt"))
+    assert code == 0 and (tmp_path / "result.txt").read_text().strip()

@@ -93,6 +93,12 @@ def check_inputs(args: argparse.Namespace) -> None:
         for path in paths:  # a folder given for a file is for the loader to explain
             if not Path(path).exists():
                 raise VizcnnError(f"{flag} {path!r} does not exist. Check the path (relative to {str(Path.cwd())!r}).")
+    output = opts.get("output")
+    if opts.get("stdout_is_result") and output and Path(output).suffix.lower() in IMAGE_FORMATS:
+        raise VizcnnError(
+            f"-o {output!r}: vizcnn {opts.get('command', '')} writes text (a table, an explanation or JSON), not a "
+            "picture; name the file .txt, .md or .json."
+        )
 
 
 def model_from_args(args: argparse.Namespace):
