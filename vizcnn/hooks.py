@@ -22,7 +22,7 @@ from torch import nn
 
 from .errors import VizcnnError
 
-__all__ = ["Capture", "Saved", "capture", "forward_to", "saved_bytes"]
+__all__ = ["Capture", "Saved", "capture", "forward_to", "frozen", "saved_bytes"]
 
 
 class _Stop(Exception):
@@ -92,6 +92,19 @@ def forward_to(model: nn.Module, modules: dict[str, nn.Module], inputs: torch.Te
     return dict(cap)
 
 
+@contextmanager
+def frozen(net: nn.Module) -> Iterator[None]:
+    """Switch off gradients for the network's parameters (only the input gets them); restore them afterwards."""
+    flags = [(p, p.requires_grad) for p in net.parameters()]
+    try:
+        for p, _ in flags:
+            p.requires_grad_(False)
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
 class Saved(NamedTuple):
     """What one forward pass holds (see :func:`saved_bytes`)."""
 
@@ -149,30 +162,27 @@ def _measure_saved(net: nn.Module, modules: dict[str, nn.Module], shape: tuple[i
             if isinstance(t, torch.Tensor):
                 outputs += t.numel() * t.element_size()
 
-    flags = [(p, p.requires_grad) for p in net.parameters()]
-    handles = []
     try:
-        for p, _ in flags:
-            p.requires_grad_(False)
-        try:  # the whole network without gradients, every leaf's output counted
-            handles += [m.register_forward_hook(add) for m in net.modules() if not list(m.children())]
-            with torch.no_grad():
-                net(torch.zeros((1, *shape), device=device))
-        except VizcnnError:  # TorchScript runs no hooks: its whole pass is guessed as 64 times the input
-            outputs = 64 * 4 * math.prod(shape)
-        finally:
-            for h in handles:
-                h.remove()
-        # up to the layers with a gradient, as a render's forward pass runs: what autograd saves
-        x = torch.zeros((1, *shape), device=device, requires_grad=True)
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda _: None), capture(net, modules, stop=True) as cap:
-            cap.run(x)
+        with frozen(net):
+            handles = []
+            try:  # the whole network without gradients, every leaf's output counted
+                for m in net.modules():  # one at a time, so that a refusal leaves none behind
+                    if not list(m.children()):
+                        handles.append(m.register_forward_hook(add))
+                with torch.no_grad():
+                    net(torch.zeros((1, *shape), device=device))
+            except VizcnnError:  # TorchScript runs no hooks: its whole pass is guessed as 64 times the input
+                outputs = 64 * 4 * math.prod(shape)
+            finally:
+                for h in handles:
+                    h.remove()
+            # up to the layers with a gradient, as a render's forward pass runs: what autograd saves
+            x = torch.zeros((1, *shape), device=device, requires_grad=True)
+            with torch.autograd.graph.saved_tensors_hooks(pack, lambda _: None), capture(net, modules, stop=True) as cap:
+                cap.run(x)
     except VizcnnError:  # e.g. a TorchScript model asked for a layer: its message says what to do
         raise
     except Exception:  # noqa: BLE001 - whatever the network raises: fall back to the input size
         total = outputs = 64 * 4 * math.prod(shape)
-    finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
     floor = 4 * math.prod(shape)
     return Saved(max(total, floor), max(outputs, floor))

@@ -43,6 +43,7 @@ from ..cache import ResultCache
 from ..circuits import Link, connections, conv_chain
 from ..draw.html import render_template, with_crumbs
 from ..errors import VizcnnError
+from ..optvis.param import PLAIN_IMAGE
 from ..progress import progress_bar
 from .executors import Executor, LocalExecutor
 from .reports import report_page
@@ -471,7 +472,7 @@ def _channel_page(
             "main": f"img/{c}.png",
             "value": feat["value"],
             "objective": feat.get("objective"), "plain_value": feat.get("plain_value"),
-            "baseline": feat.get("baseline", "a plain image"), "failed": feat.get("failed", False),
+            "baseline": feat.get("baseline", PLAIN_IMAGE), "failed": feat.get("failed", False),
             "diverse_failed": feat.get("diverse_failed", 0),
             "diverse": [f"img/{Path(d).name}" for d in diverse],
         }

@@ -242,34 +242,30 @@ def load_model(
 def _build(name, weights, device: torch.device, input_size, mean, std, categories) -> tuple:
     """:func:`load_model`'s network, input, class names, weights source, layer aliases and default
     parameterizations, for checked arguments."""
-    default_params: Mapping[str, str] = {}
     if not isinstance(name, str) or (name not in _REGISTRY and custom.is_custom(name)):
         net, model_input, names, source = custom.build_custom(
             name, weights, device, input_size=input_size, mean=mean, std=std, categories=categories
         )
-        return net, model_input, names, source, {}, default_params
+        return net, model_input, names, source, {}, {}
+    spec = get_spec(name)
+    net = spec.build(len(spec.categories)).eval()  # eval before the forward passes below (BatchNorm statistics)
+    if weights is None:
+        path = _default_weights(spec)
+        load_into(net, read_state_dict(path), str(path))
+        source = "bundled" if spec.bundled else str(path)
+    elif str(weights) == "random":
+        source = "random"
     else:
-        spec = get_spec(name)
-        net = spec.build(len(spec.categories)).eval()  # eval before the forward passes below (BatchNorm statistics)
-        if weights is None:
-            path = _default_weights(spec)
-            load_into(net, read_state_dict(path), str(path))
-            source = "bundled" if spec.bundled else str(path)
-        elif str(weights) == "random":
-            source = "random"
-        else:
-            load_into(net, read_state_dict(weights), str(weights))
-            source = str(weights)
-        net.to(device)
-        model_input = custom.describe_input(spec.input, input_size, mean, std)
-        if categories is not None and len(categories) != len(spec.categories):
-            raise VizcnnError(f"{len(categories)} class names given, but {name} has {len(spec.categories)} classes.")
-        names = list(categories if categories is not None else spec.categories)
-        if input_size is not None:
-            custom.output_shape(net, model_input, guessed=False, what=name)
-        spec_aliases = spec.aliases
-        default_params = spec.default_params
-    return net, model_input, names, source, spec_aliases, default_params
+        load_into(net, read_state_dict(weights), str(weights))
+        source = str(weights)
+    net.to(device)
+    model_input = custom.describe_input(spec.input, input_size, mean, std)
+    if categories is not None and len(categories) != len(spec.categories):
+        raise VizcnnError(f"{len(categories)} class names given, but {name} has {len(spec.categories)} classes.")
+    names = list(categories if categories is not None else spec.categories)
+    if input_size is not None:
+        custom.output_shape(net, model_input, guessed=False, what=name)
+    return net, model_input, names, source, spec.aliases, spec.default_params
 
 
 def _classes_through_prior(logits: str) -> dict[str, str]:

@@ -24,7 +24,7 @@ import torch
 from ..errors import unknown_name
 from . import prior as prior_mod
 
-__all__ = ["COLOR_CORRELATION", "KINDS", "Param", "baseline_images", "baseline_name", "fingerprint", "fourier", "make", "pixel"]
+__all__ = ["COLOR_CORRELATION", "KINDS", "PLAIN_IMAGE", "Param", "baseline_images", "baseline_name", "fingerprint", "fourier", "make", "pixel"]
 
 Param = tuple[list[torch.Tensor], Callable[[], torch.Tensor]]
 Kind = Literal["fourier", "pixel", "prior"]
@@ -110,6 +110,8 @@ _FINGERPRINTS: dict[str, Callable[[], str]] = {"prior": prior_mod.fingerprint}
 #: and its name in captions; the others must beat a plain image.
 _BASELINES: dict[str, Callable[..., torch.Tensor]] = {"prior": prior_mod.random_digits}
 _BASELINE_NAMES = {"prior": "the best of 256 random digits the prior draws"}
+#: What every other render must beat (the higher of grey and the mean input), in words.
+PLAIN_IMAGE = "a plain image"
 
 
 def _check(kind: str) -> None:
@@ -149,4 +151,4 @@ def baseline_images(kind: Kind, device: torch.device | str) -> torch.Tensor | No
 def baseline_name(kind: Kind) -> str:
     """What a render through ``kind`` must beat, in words: ``a plain image`` for all but the learned prior."""
     _check(kind)
-    return _BASELINE_NAMES.get(kind, "a plain image")
+    return _BASELINE_NAMES.get(kind, PLAIN_IMAGE)

@@ -34,7 +34,7 @@ from ..activations import channel_count
 from ..cache import ResultCache, cache_key
 from ..errors import expect, expect_channels, expect_int, VizcnnError
 from ..progress import progress_bar
-from ..hooks import capture, forward_to, saved_bytes
+from ..hooks import capture, forward_to, frozen, saved_bytes
 from ..limits import check_memory, check_seed
 from ..models import Model
 from ..draw.figure import PNGResult, image_grid, to_uint8
@@ -78,7 +78,7 @@ class RenderResult(PNGResult):
     title: str | None = None
     baselines: list[float] = field(default_factory=list)
     objective: str = ""
-    baseline: str = "a plain image"
+    baseline: str = param_mod.PLAIN_IMAGE
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -136,19 +136,6 @@ def _backend(work: int, device: torch.device):
     finally:
         torch.set_num_threads(threads)
         torch.backends.cudnn.benchmark, torch.backends.cuda.matmul.allow_tf32 = bench, tf32
-
-
-@contextmanager
-def _frozen(net: torch.nn.Module):
-    """Switch off gradients for the network's parameters; restore them afterwards."""
-    flags = [(p, p.requires_grad) for p in net.parameters()]
-    try:
-        for p, _ in flags:
-            p.requires_grad_(False)
-        yield
-    finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
 
 
 def render_size(model, size: int | None) -> int:
@@ -296,7 +283,7 @@ def _optimize(
     hooks = capture(model.net, modules, stop=stop, inputs=shortcut is not None)
     # CPU only: measured there (oneDNN's strided-conv input gradient); GPUs keep their own kernels
     fast = space_to_depth(model.net) if device.type == "cpu" else nullcontext()
-    with backend, _frozen(model.net), fast, hooks as cap:
+    with backend, frozen(model.net), fast, hooks as cap:
         with torch.no_grad():
             grey_v, mean_v = (obj(_activations(model, modules, stop, (p - mean) / std, cap, p), model) for p in plains)
         first = torch.where((grey_v > mean_v).view(-1, 1, 1, 1), plains[0][:, :, :1, :1], plains[1][:, :, :1, :1])
@@ -321,10 +308,11 @@ def _optimize(
             final = image_f()
             values = obj(_activations(model, modules, stop, (final - mean) / std, cap, final), model)
             drawn = param_mod.baseline_images(param, device)  # the learned prior: its best random digit
-            baseline = torch.maximum(grey_v, mean_v)
-            if drawn is not None:
-                per_draw = [d.expand(shape) for d in drawn.unsqueeze(1)]
-                baseline = torch.stack([obj(_activations(model, modules, stop, (d - mean) / std, cap, d), model) for d in per_draw]).amax(0)
+            if drawn is None:
+                baseline = torch.maximum(grey_v, mean_v)
+            else:  # each draw for every image of the batch: the objective reads image i for its own unit
+                on = lambda d: obj(_activations(model, modules, stop, (d - mean) / std, cap, d), model)
+                baseline = torch.stack([on(d.expand(shape)) for d in drawn.unsqueeze(1)]).amax(0)
     return final.detach().cpu(), [float(v) for v in values.cpu()], [float(v) for v in baseline.cpu()]
 
 
